@@ -1,0 +1,368 @@
+"""Command line: `python -m app [classify|train|evaluate|export|info]`; no arguments
+starts the GUI. Heavy modules (torch) are imported inside the commands so `--help` and
+the GUI start fast."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from app import __version__
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _err(msg: str) -> None:
+    print(f"error: {msg}", file=sys.stderr)
+
+
+def _fmt_time(s: float) -> str:
+    s = max(0, int(s))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr (plain lines when not a terminal)."""
+
+    def __init__(self, stream=sys.stderr) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self._last = 0.0
+
+    def update(self, frac: float, text: str, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < (0.2 if self.tty else 10.0):
+            return
+        self._last = now
+        width = 24
+        filled = int(round(frac * width))
+        line = f"[{'#' * filled}{'.' * (width - filled)}] {frac * 100:5.1f}% {text}"
+        if self.tty:
+            self.stream.write("\r" + line[:150].ljust(150))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+# --- classify ----------------------------------------------------------------------------
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from app.core.images import ImageLoadError, iter_image_files
+    from app.core.modelio import ModelFileError, Predictor
+
+    try:
+        predictor = Predictor.load(args.model)
+    except ModelFileError as e:
+        _err(str(e))
+        return EXIT_FAILED
+    failed = 0
+    count = 0
+    for path, result in predictor.predict_paths(iter_image_files(args.paths), top_k=args.top_k):
+        count += 1
+        if isinstance(result, ImageLoadError):
+            failed += 1
+            if args.json:
+                print(json.dumps({"path": str(path), "error": result.problem}), flush=True)
+            else:
+                print(f"{path}: error: {result.problem}", flush=True)
+            continue
+        if args.json:
+            print(json.dumps({"path": str(path), **result.to_json()}), flush=True)
+        elif result.blank:
+            print(f"{path}: {result.message}", flush=True)
+        else:
+            tops = ", ".join(f"{lbl} {p:.1%}" for lbl, p in result.top_k[1:3])
+            print(f"{path}: {result.label} ({result.confidence:.1%}; then {tops})", flush=True)
+    if count == 0:
+        _err("no image files found in " + ", ".join(args.paths))
+        return EXIT_FAILED
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+# --- train -------------------------------------------------------------------------------
+
+
+def _load_data(args: argparse.Namespace, split: str, spec=None, classes=None):
+    from app.core.data import BUILTIN, load_dataset
+    from app.core.models import InputSpec
+
+    if args.dataset not in BUILTIN and spec is None:
+        spec = InputSpec(
+            args.channels, args.size, (0.5,) * args.channels, (0.25,) * args.channels, "resize"
+        )
+    return load_dataset(args.dataset, args.data_dir, split, spec, classes, getattr(args, "download", False))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from app.core.data import BUILTIN, DataError
+    from app.core.modelio import ModelFileError
+    from app.core.resources import user_models_dir
+    from app.core.training import (
+        EpochEvent,
+        FinishedEvent,
+        StateEvent,
+        StepEvent,
+        TrainConfig,
+        Trainer,
+        TrainingError,
+        with_overrides,
+    )
+
+    try:
+        config = with_overrides(
+            TrainConfig(),
+            arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+            device=args.device, seed=args.seed, val_fraction=args.val_split,
+            precision=args.precision, limit=args.limit, threads=args.threads,
+        )  # fmt: skip
+        if args.no_augment:
+            config = with_overrides(config, augment=False)
+        config.validate()
+        data = _load_data(args, "train")
+        test = None
+        if args.eval_test:
+            test = _load_data(args, "test", data.spec, data.classes) if args.dataset in BUILTIN or True else None
+        out = Path(args.out) if args.out else user_models_dir() / f"{Path(args.dataset).name}-{args.arch}.safetensors"
+        for s in data.skipped[:20]:
+            print(f"skipped {s}", file=sys.stderr)
+        trainer = Trainer(
+            config, data, out=out, checkpoint=args.checkpoint, resume=args.resume,
+            command=" ".join(["python -m app"] + [shlex.quote(a) for a in sys.argv[1:]]),
+            test_data=test,
+        )  # fmt: skip
+    except (DataError, TrainingError, ValueError) as e:
+        _err(str(e))
+        return EXIT_FAILED
+
+    bar = ProgressBar()
+    last_epoch_line = ""
+    try:
+        for ev in trainer.run():
+            if isinstance(ev, StepEvent):
+                frac = (ev.global_step + 1) / ev.total_steps
+                bar.update(
+                    frac,
+                    f"epoch {ev.epoch + 1}/{config.epochs} loss {ev.loss:.3f} lr {ev.lr:.3g} "
+                    f"{ev.images_per_s:,.0f} img/s ETA {_fmt_time(ev.eta_s)}{last_epoch_line}",
+                )
+            elif isinstance(ev, EpochEvent):
+                val = f" val acc {ev.val_acc:.2%}" if ev.val_acc is not None else ""
+                last_epoch_line = f" | last: train acc {ev.train_acc:.2%}{val}"
+                bar.update(
+                    (ev.epoch + 1) / ev.epochs,
+                    f"epoch {ev.epoch + 1}/{ev.epochs} done in {_fmt_time(ev.elapsed_s)}: "
+                    f"train loss {ev.train_loss:.3f} acc {ev.train_acc:.2%}{val}{' *' if ev.best else ''}",
+                    force=True,
+                )
+                if bar.tty:
+                    bar.done()
+            elif isinstance(ev, StateEvent) and ev.state in ("problem", "device"):
+                print(ev.message, file=sys.stderr)
+                if ev.state == "problem":
+                    trainer.cancel()
+            elif isinstance(ev, FinishedEvent):
+                bar.done()
+                print(
+                    f"{ev.status}: {ev.epochs_done} epochs in {_fmt_time(ev.elapsed_s)}"
+                    + (f", best val acc {ev.best_val_acc:.2%} (epoch {ev.best_epoch + 1})" if ev.best_val_acc is not None and ev.best_epoch is not None else ""),
+                    file=sys.stderr,
+                )
+                if trainer.test_metrics:
+                    print(
+                        f"test accuracy: {trainer.test_metrics['test_accuracy']:.2%} "
+                        f"({trainer.test_metrics['test_split']})",
+                        file=sys.stderr,
+                    )
+                if ev.model_path:
+                    print(f"model saved: {ev.model_path}", file=sys.stderr)
+    except KeyboardInterrupt:
+        bar.done()
+        _err("interrupted; the last finished epoch's checkpoint is kept"
+             + (f" ({trainer.checkpoint}); continue with --resume" if trainer.checkpoint else ""))
+        return 130
+    except (TrainingError, ModelFileError, DataError) as e:
+        bar.done()
+        _err(str(e))
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+# --- evaluate ----------------------------------------------------------------------------
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from app.core.data import DataError
+    from app.core.evaluation import evaluate_model
+    from app.core.modelio import ModelFileError, Predictor
+
+    try:
+        predictor = Predictor.load(args.model)
+        data = _load_data(args, args.split, predictor.card.input, predictor.classes)
+        if data.classes != predictor.classes:
+            raise DataError(f"dataset classes {data.classes} differ from the model's {predictor.classes}")
+        result = evaluate_model(predictor, data, through_preprocess=args.through_preprocess)
+    except (ModelFileError, DataError) as e:
+        _err(str(e))
+        return EXIT_FAILED
+    if args.json:
+        print(json.dumps(result.to_json()))
+    else:
+        print(result.report())
+    return EXIT_OK
+
+
+# --- export ------------------------------------------------------------------------------
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from app.core.export import ExportError, export_model
+    from app.core.modelio import ModelFileError
+
+    try:
+        out = export_model(args.model, args.out, args.format)
+    except (ModelFileError, ExportError) as e:
+        _err(str(e))
+        return EXIT_FAILED
+    print(f"exported {out}")
+    return EXIT_OK
+
+
+# --- info --------------------------------------------------------------------------------
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    import platform
+
+    import torch
+    import torchvision
+
+    from app.core.devices import list_devices
+    from app.core.modelio import ModelFileError, read_card
+    from app.core.resources import default_model_path, user_models_dir
+
+    print(f"ResNet Studio {__version__}")
+    print(f"python {platform.python_version()}, torch {torch.__version__}, torchvision {torchvision.__version__}")
+    try:
+        import PySide6
+
+        print(f"PySide6 {PySide6.__version__}")
+    except ImportError:
+        print("PySide6 not installed (CLI only)")
+    print("devices:")
+    for d in list_devices():
+        print(f"  {d.id:8s} {d.name}" + ("" if d.available else f" - unavailable: {d.reason}"))
+    print("models:")
+    paths = [default_model_path()]
+    if user_models_dir().is_dir():
+        paths += sorted(user_models_dir().glob("*.safetensors"))
+    for p in paths:
+        try:
+            print(f"  {p}: {read_card(p).summary()}")
+        except ModelFileError as e:
+            print(f"  {p}: unusable: {e}")
+    return EXIT_OK
+
+
+# --- entry -------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from app.core.resources import default_model_path
+
+    p = argparse.ArgumentParser(prog="resnet-studio", description="See a ResNet classify and learn.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("--self-test", action="store_true", help="check this installation and exit")
+    sub = p.add_subparsers(dest="command")
+
+    c = sub.add_parser("classify", help="classify image files and folders")
+    c.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
+    c.add_argument("--model", default=str(default_model_path()), help="model .safetensors (default: shipped digit model)")
+    c.add_argument("--top-k", type=int, default=3)
+    c.add_argument("--json", action="store_true", help="one JSON object per line")
+    c.set_defaults(func=cmd_classify)
+
+    def data_args(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist, or a folder with one subfolder per class")
+        q.add_argument("--data-dir", default=None, help="folder with the IDX files (default: searched)")
+        q.add_argument("--download", action="store_true", help="download the dataset with torchvision (needs internet)")
+        q.add_argument("--size", type=int, default=64, help="image size for folder datasets")
+        q.add_argument("--channels", type=int, default=3, choices=(1, 3), help="channels for folder datasets")
+
+    t = sub.add_parser("train", help="train a model")
+    data_args(t)
+    t.add_argument("--arch", default=None, help="resnet-mnist, resnet-mnist-small, resnet18, resnet34, resnet50")
+    t.add_argument("--epochs", type=int, default=None)
+    t.add_argument("--batch-size", type=int, default=None)
+    t.add_argument("--lr", type=float, default=None)
+    t.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N, mps")
+    t.add_argument("--precision", default=None, choices=("auto", "fp32", "bf16"))
+    t.add_argument("--val-split", type=float, default=None)
+    t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--limit", type=int, default=None, help="train on the first N images only")
+    t.add_argument("--threads", type=int, default=None)
+    t.add_argument("--no-augment", action="store_true")
+    t.add_argument("--out", default=None, help="model file to write (.safetensors)")
+    t.add_argument("--checkpoint", default=None, help="checkpoint file (default: OUT with .ckpt)")
+    t.add_argument("--resume", default=None, help="continue from this checkpoint")
+    t.add_argument("--eval-test", action="store_true", help="after training, report accuracy on the test split in the card")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="accuracy and per-class accuracy of a model")
+    data_args(e)
+    e.add_argument("--model", default=str(default_model_path()))
+    e.add_argument("--split", default="test", choices=("train", "test"))
+    e.add_argument("--through-preprocess", action="store_true", help="pass every image through the app's preprocessing first")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=cmd_evaluate)
+
+    x = sub.add_parser("export", help="export a model to ONNX or TorchScript")
+    x.add_argument("--model", default=str(default_model_path()))
+    x.add_argument("--format", default="onnx", choices=("onnx", "torchscript"))
+    x.add_argument("--out", required=True)
+    x.set_defaults(func=cmd_export)
+
+    i = sub.add_parser("info", help="versions, devices and models")
+    i.set_defaults(func=cmd_info)
+    return p
+
+
+def run_gui() -> int:
+    try:
+        from app.gui.app import main as gui_main
+    except ImportError as e:
+        _err(f"the GUI is not available ({e}); the CLI works: python -m app --help")
+        return EXIT_FAILED
+    return gui_main()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.self_test:
+        from app.selftest import run_self_test
+
+        return run_self_test()
+    if args.command is None:
+        return run_gui()
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        os._exit(EXIT_OK)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The engine: models, preprocessing, data, training and inference. Never imports Qt."""

@@ -1,0 +1,174 @@
+"""Reading image files safely: every failure becomes an `ImageLoadError` naming the file
+and the problem, so callers can report it and go on with the next file."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Anything larger is refused before it is decoded (a 30000x30000 PNG is a few KB on disk
+# but 900 MP, several GB of memory, once decoded).
+MAX_PIXELS = 50_000_000
+MAX_FILE_BYTES = 256 * 1024 * 1024
+IMAGE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm", ".pnm"}
+)
+
+
+class ImageLoadError(Exception):
+    """An image file that cannot be used; str() is a user-readable message."""
+
+    def __init__(self, path: str | os.PathLike, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+def _sniff(head: bytes) -> str | None:
+    """Names a known non-raster format from its first bytes, for a better message."""
+    stripped = head.lstrip()
+    if stripped.startswith(b"%PDF"):
+        return "a PDF document, not an image; export the page as PNG first"
+    low = stripped[:512].lower()
+    if low.startswith(b"<?xml") or b"<svg" in low:
+        return "an SVG vector image, which cannot be classified; export it as PNG first"
+    if head.startswith(b"\x80\x02") or head.startswith(b"PK\x03\x04"):
+        return "not an image (looks like a pickle or zip archive)"
+    if all(32 <= b < 127 or b in (9, 10, 13) for b in head[:256]):
+        return "a text file, not an image"
+    return None
+
+
+def load_image(path: str | os.PathLike) -> Image.Image:
+    """Opens, validates and fully decodes an image file.
+
+    Applies the EXIF orientation, takes the first frame of animations and refuses
+    decompression bombs before decoding.
+
+    Raises:
+        ImageLoadError: with a message naming the file and the problem.
+    """
+    p = Path(path)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise ImageLoadError(p, "file not found") from None
+    except PermissionError:
+        raise ImageLoadError(p, "permission denied") from None
+    except OSError as e:
+        raise ImageLoadError(p, f"cannot access file ({e.strerror or e})") from None
+    if p.is_dir():
+        raise ImageLoadError(p, "is a folder, not an image")
+    if st.st_size == 0:
+        raise ImageLoadError(p, "empty file (0 bytes)")
+    if st.st_size > MAX_FILE_BYTES:
+        raise ImageLoadError(p, f"file too large ({st.st_size / 1e6:.0f} MB)")
+    try:
+        with open(p, "rb") as f:
+            head = f.read(1024)
+    except PermissionError:
+        raise ImageLoadError(p, "permission denied") from None
+    except OSError as e:
+        raise ImageLoadError(p, f"cannot read file ({e.strerror or e})") from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(p)
+            w, h = img.size
+            if w * h > MAX_PIXELS:
+                raise ImageLoadError(
+                    p, f"image too large: {w}x{h} ({w * h / 1e6:.0f} megapixels; the limit is "
+                    f"{MAX_PIXELS / 1e6:.0f})"
+                )
+            if w == 0 or h == 0:
+                raise ImageLoadError(p, f"image has no pixels ({w}x{h})")
+            if getattr(img, "n_frames", 1) > 1:
+                img.seek(0)  # animations: classify the first frame
+            img.load()
+            img = ImageOps.exif_transpose(img) or img
+            return img
+    except ImageLoadError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageLoadError(p, _sniff(head) or "not a recognised image format") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageLoadError(p, "image too large (decompression bomb protection)") from None
+    except MemoryError:
+        raise ImageLoadError(p, "not enough memory to decode this image") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError) as e:
+        msg = str(e)
+        if "truncated" in msg.lower() or isinstance(e, EOFError):
+            raise ImageLoadError(p, "image data is truncated (incomplete file)") from None
+        raise ImageLoadError(p, f"corrupt or unsupported image ({msg or type(e).__name__})") from None
+
+
+def to_array(img: Image.Image) -> np.ndarray:
+    """Converts any PIL mode to float32 in [0, 1]: (H, W) gray, (H, W, 3) RGB or
+    (H, W, 4) RGBA. 16-bit and float images are scaled by their value range."""
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        a = np.asarray(img, dtype=np.float64)
+        if a.ndim == 3:
+            a = a[..., 0]
+        if mode.startswith("I;16"):
+            a = a / 65535.0
+        elif mode == "I":
+            top = float(a.max()) if a.size else 0.0
+            a = a / (255.0 if top <= 255 else 65535.0 if top <= 65535 else top)
+        else:
+            top = float(np.nanmax(a)) if a.size else 1.0
+            a = np.nan_to_num(a / (top if top > 1.0 else 1.0))
+        return np.clip(a, 0.0, 1.0).astype(np.float32)
+    if mode in ("P", "PA"):
+        img = img.convert("RGBA")
+    elif mode == "LA":
+        img = img.convert("RGBA")
+    elif mode == "1":
+        img = img.convert("L")
+    elif mode not in ("L", "RGB", "RGBA"):
+        img = img.convert("RGB")  # CMYK, YCbCr, LAB, HSV, ...
+    a = np.asarray(img, dtype=np.float32) / 255.0
+    return a
+
+
+def iter_image_files(paths: Iterable[str | os.PathLike], follow_symlinks: bool = True) -> Iterator[Path]:
+    """Expands files and folders (recursively, sorted) into image file paths.
+
+    Folders yield only files with image suffixes; explicitly named files are yielded as
+    they are (so a wrong file gets a clear error later). Symlink loops are skipped.
+    """
+    seen_dirs: set[tuple[int, int]] = set()
+
+    def walk(d: Path) -> Iterator[Path]:
+        try:
+            st = d.stat()
+        except OSError:
+            return
+        key = (st.st_dev, st.st_ino)
+        if key in seen_dirs:
+            return  # symlink loop or the same folder twice
+        seen_dirs.add(key)
+        try:
+            entries = sorted(os.scandir(d), key=lambda e: e.name)
+        except OSError:
+            return
+        for e in entries:
+            try:
+                if e.is_dir(follow_symlinks=follow_symlinks):
+                    yield from walk(Path(e.path))
+                elif e.is_file() and Path(e.name).suffix.lower() in IMAGE_SUFFIXES:
+                    yield Path(e.path)
+            except OSError:
+                continue
+
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            yield from walk(p)
+        else:
+            yield p

@@ -1,0 +1,275 @@
+"""One preprocessing function for every path into a model: the canvas, dropped files,
+the CLI, evaluation and export all call `prepare()`.
+
+Digits are normalized the way MNIST was made (LeCun et al.): ink on a dark background,
+cropped to its bounding box, the longest side scaled to 20 px with antialiasing, pasted
+into 28x28 with the centre of mass at the centre. Extra care makes real-world input look
+like that: alpha is composited, the polarity detected, the contrast stretched, and
+strokes that would vanish when shrunk (a thin pen on a big image) are thickened first.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from app.core.images import load_image, to_array
+from app.core.models import MNIST_SPEC, InputSpec
+
+# --- digit normalization constants (measured on the 5k MNIST training digits) -----------
+DIGIT_BOX = 20  # MNIST: the longest side of the ink's bounding box is 20 px
+STROKE_TARGET = 2.8  # median stroke width of MNIST digits at 28x28 scale, px (2*area/perimeter)
+COM_TARGET = (14.0, 14.0)  # where MNIST puts the ink's centre of mass (row, col), 0-based
+MIN_CONTRAST = 0.2  # ink must differ from the paper by this much of the full range
+MIN_INK_EXTENT = 3  # px in the source; a smaller blob is noise, not a digit
+WORK_SIZE = 320  # huge crops are first box-filtered to this size (speed, and no aliasing)
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    """Exactly what the model gets, before its built-in normalization.
+
+    pixels: uint8, (size, size) for 1-channel specs or (size, size, 3).
+    blank: nothing to classify (empty canvas, blank image); `reason` says why.
+    """
+
+    pixels: np.ndarray
+    blank: bool = False
+    reason: str = ""
+
+
+def _luminance(rgb: np.ndarray) -> np.ndarray:
+    return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+
+
+def _flatten_alpha(a: np.ndarray) -> np.ndarray:
+    """RGBA/RGB/gray float -> gray. Transparent areas become a background that contrasts
+    with the opaque pixels (the ink), whatever the ink's colour."""
+    if a.ndim == 2:
+        return a
+    if a.shape[2] == 4:
+        gray, alpha = _luminance(a[..., :3]), a[..., 3]
+        if float(alpha.min()) > 0.98:
+            return gray
+        weight = float(alpha.sum())
+        ink = float((gray * alpha).sum() / weight) if weight > 1e-6 else 0.0
+        bg = 1.0 if ink < 0.5 else 0.0
+        return alpha * gray + (1.0 - alpha) * bg
+    if a.shape[2] == 1:
+        return a[..., 0]
+    return _luminance(a[..., :3])
+
+
+def _as_float_image(image: Image.Image | np.ndarray) -> np.ndarray:
+    if isinstance(image, Image.Image):
+        return to_array(image)
+    a = np.asarray(image)
+    if a.dtype == np.uint8:
+        return a.astype(np.float32) / 255.0
+    if a.dtype == np.uint16:
+        return a.astype(np.float32) / 65535.0
+    if a.dtype == bool:
+        return a.astype(np.float32)
+    a = np.nan_to_num(a.astype(np.float32))
+    top = float(a.max()) if a.size else 1.0
+    return np.clip(a / top if top > 1.0 else a, 0.0, 1.0)
+
+
+def _border(a: np.ndarray) -> np.ndarray:
+    h, w = a.shape
+    m = max(1, min(h, w) // 20)
+    return np.concatenate([a[:m].ravel(), a[-m:].ravel(), a[:, :m].ravel(), a[:, -m:].ravel()])
+
+
+def _max_filter(a: np.ndarray, radius: int) -> np.ndarray:
+    """Separable square max filter (grey dilation), same size output."""
+    if radius <= 0:
+        return a
+    k = 2 * radius + 1
+    view = np.lib.stride_tricks.sliding_window_view
+    p = np.pad(a, ((radius, radius), (0, 0)))
+    a = view(p, k, axis=0).max(axis=-1)
+    p = np.pad(a, ((0, 0), (radius, radius)))
+    return view(p, k, axis=1).max(axis=-1)
+
+
+def stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width of a binary mask, 2*area/perimeter (px)."""
+    area = int(mask.sum())
+    if area == 0:
+        return 0.0
+    p = np.pad(mask, 1)
+    interior = p[1:-1, 1:-1] & p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:]
+    perimeter = area - int(interior.sum())
+    return 2.0 * area / max(perimeter, 1)
+
+
+def _resize(a: np.ndarray, width: int, height: int) -> np.ndarray:
+    img = Image.fromarray(a.astype(np.float32), mode="F")
+    shrinking = width < a.shape[1] or height < a.shape[0]
+    method = Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR
+    return np.asarray(img.resize((width, height), method), dtype=np.float32)
+
+
+def _ink_on_dark(gray: np.ndarray) -> tuple[np.ndarray, float]:
+    """Makes ink bright on a dark background and stretches it to [0, 1].
+
+    Returns the image and the ink/paper contrast before stretching.
+    """
+    bg = float(np.median(_border(gray)))
+    if bg > 0.5:  # dark ink on light paper -> invert, as MNIST is light ink on black
+        gray = 1.0 - gray
+        bg = 1.0 - bg
+    ink = float(gray.max())
+    contrast = ink - bg
+    if contrast <= 1e-6:
+        return np.zeros_like(gray), 0.0
+    x = np.clip((gray - bg) / contrast, 0.0, 1.0)
+    return x, contrast
+
+
+def _bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def _paste_centered_on_mass(x: np.ndarray, size: int) -> np.ndarray:
+    h, w = x.shape
+    total = float(x.sum())
+    if total > 0:
+        cy = float((x.sum(axis=1) * np.arange(h)).sum() / total)
+        cx = float((x.sum(axis=0) * np.arange(w)).sum() / total)
+    else:
+        cy, cx = (h - 1) / 2, (w - 1) / 2
+    scale = size / 28.0
+    top = int(round(COM_TARGET[0] * scale - cy))
+    left = int(round(COM_TARGET[1] * scale - cx))
+    # Keep the whole digit in the frame (MNIST never cuts a digit off).
+    top = min(max(top, 0), size - h)
+    left = min(max(left, 0), size - w)
+    out = np.zeros((size, size), dtype=np.float32)
+    out[top : top + h, left : left + w] = x
+    return out
+
+
+def _to_uint8(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
+
+
+def _blank(spec: InputSpec, reason: str) -> PreparedImage:
+    shape = (spec.size, spec.size) if spec.channels == 1 else (spec.size, spec.size, 3)
+    return PreparedImage(np.zeros(shape, dtype=np.uint8), blank=True, reason=reason)
+
+
+def _prepare_digit(gray: np.ndarray, spec: InputSpec) -> PreparedImage:
+    x, contrast = _ink_on_dark(gray)
+    if contrast < MIN_CONTRAST:
+        return _blank(spec, "nothing to classify: the image is blank")
+    # A faint floor removes paper texture and JPEG noise before measuring the ink.
+    x = np.clip((x - 0.15) / 0.85, 0.0, 1.0)
+    box = _bbox(x > 0.35)
+    if box is None:
+        return _blank(spec, "nothing to classify: the image is blank")
+    y0, y1, x0, x1 = box
+    if max(y1 - y0, x1 - x0) < MIN_INK_EXTENT:
+        return _blank(spec, "nothing to classify: only a speck of ink")
+    crop = x[y0:y1, x0:x1]
+    h, w = crop.shape
+    if max(h, w) > WORK_SIZE:  # box-filter huge crops first; re-stretch thin faint strokes
+        f = WORK_SIZE / max(h, w)
+        crop = _resize(crop, max(1, round(w * f)), max(1, round(h * f)))
+        crop /= max(float(crop.max()), 1e-6)
+        h, w = crop.shape
+    box_px = DIGIT_BOX * spec.size / 28.0
+    scale = box_px / max(h, w)
+    # Thicken strokes that would end up thinner than MNIST's (a fine pen on a big canvas).
+    width = stroke_width(crop > 0.5)
+    wanted = STROKE_TARGET * spec.size / 28.0 / scale
+    if width * scale < 0.6 * STROKE_TARGET:
+        r = int(round((wanted - width) / 2))
+        crop = _max_filter(np.pad(crop, r), r)
+        h, w = crop.shape
+        scale = box_px / max(h, w)
+    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+    small = np.clip(_resize(crop, new_w, new_h), 0.0, 1.0)
+    top = float(small.max())
+    if top <= 0:
+        return _blank(spec, "nothing to classify: the image is blank")
+    small /= top  # MNIST strokes reach full intensity
+    return PreparedImage(_to_uint8(_paste_centered_on_mass(small, spec.size)))
+
+
+def _prepare_fit(gray: np.ndarray, spec: InputSpec) -> PreparedImage:
+    """Fashion-MNIST style: object light on dark, trimmed and fitted into the square."""
+    bg = float(np.median(_border(gray)))
+    if bg > 0.5:
+        gray, bg = 1.0 - gray, 1.0 - bg
+    box = _bbox(np.abs(gray - bg) > 0.08)
+    if box is None or float(gray.max() - gray.min()) < 0.05:
+        return _blank(spec, "nothing to classify: the image is blank")
+    y0, y1, x0, x1 = box
+    crop = np.clip(gray[y0:y1, x0:x1] - bg, 0.0, 1.0) / max(1.0 - bg, 1e-6)
+    h, w = crop.shape
+    scale = spec.size / max(h, w)
+    small = np.clip(_resize(crop, max(1, round(w * scale)), max(1, round(h * scale))), 0, 1)
+    out = np.zeros((spec.size, spec.size), dtype=np.float32)
+    sh, sw = small.shape
+    top, left = (spec.size - sh) // 2, (spec.size - sw) // 2
+    out[top : top + sh, left : left + sw] = small
+    return PreparedImage(_to_uint8(out))
+
+
+def _prepare_resize(a: np.ndarray, spec: InputSpec) -> PreparedImage:
+    """Photos: shorter side to `size`, centre crop; gray or RGB as the spec says."""
+    if a.ndim == 3 and a.shape[2] == 4:
+        alpha = a[..., 3:4]
+        a = a[..., :3] * alpha + (1.0 - alpha)  # transparent -> white
+    if spec.channels == 1:
+        a = _flatten_alpha(a) if a.ndim == 3 else a
+    elif a.ndim == 2:
+        a = np.repeat(a[..., None], 3, axis=2)
+    if float(a.max() - a.min()) < 1.0 / 255:
+        return _blank(spec, "nothing to classify: the image is a single flat colour")
+    h, w = a.shape[:2]
+    scale = spec.size / min(h, w)
+    nh, nw = max(spec.size, round(h * scale)), max(spec.size, round(w * scale))
+    mode_img = Image.fromarray(_to_uint8(a), mode="L" if a.ndim == 2 else "RGB")
+    resized = np.asarray(mode_img.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=2.0))
+    top, left = (nh - spec.size) // 2, (nw - spec.size) // 2
+    return PreparedImage(np.ascontiguousarray(resized[top : top + spec.size, left : left + spec.size]))
+
+
+def prepare(image: Image.Image | np.ndarray, spec: InputSpec = MNIST_SPEC) -> PreparedImage:
+    """Turns any image into the model's input.
+
+    Args:
+        image: a PIL image in any mode, or an array (H, W[, C]) of uint8/uint16/float.
+        spec: the model's input spec (its `mode` picks the pipeline).
+
+    Returns:
+        A PreparedImage; `blank` is set (with a reason) when there is nothing to classify.
+    """
+    a = _as_float_image(image)
+    if a.ndim not in (2, 3) or a.shape[0] == 0 or a.shape[1] == 0:
+        return _blank(spec, "nothing to classify: the image has no pixels")
+    if spec.mode == "resize":
+        return _prepare_resize(a, spec)
+    gray = _flatten_alpha(a)
+    if spec.mode == "fit":
+        prepared = _prepare_fit(gray, spec)
+    else:
+        prepared = _prepare_digit(gray, spec)
+    if spec.channels == 3 and not prepared.blank:
+        return PreparedImage(np.repeat(prepared.pixels[..., None], 3, axis=2))
+    return prepared
+
+
+def prepare_file(path: str | os.PathLike, spec: InputSpec = MNIST_SPEC) -> PreparedImage:
+    """`load_image` + `prepare`. Raises ImageLoadError for unreadable files."""
+    return prepare(load_image(path), spec)
