@@ -25,6 +25,7 @@ STROKE_TARGET = 2.8  # median stroke width of MNIST digits at 28x28 scale, px (2
 COM_TARGET = (14.0, 14.0)  # where MNIST puts the ink's centre of mass (row, col), 0-based
 MIN_CONTRAST = 0.2  # ink must differ from the paper by this much of the full range
 MIN_INK_EXTENT = 3  # px in the source; a smaller blob is noise, not a digit
+DOT_MAX_FRACTION = 0.15  # a blob (no strokes) smaller than this share of the image is a dot
 WORK_SIZE = 320  # huge crops are first box-filtered to this size (speed, and no aliasing)
 
 
@@ -73,7 +74,10 @@ def _as_float_image(image: Image.Image | np.ndarray) -> np.ndarray:
         return a.astype(np.float32) / 65535.0
     if a.dtype == bool:
         return a.astype(np.float32)
-    a = np.nan_to_num(a.astype(np.float32))
+    a = a.astype(np.float32)
+    finite = np.isfinite(a)
+    if not finite.all():  # missing data (NaN, inf) is background, not black ink
+        a = np.where(finite, a, np.median(a[finite]) if finite.any() else 0.0).astype(np.float32)
     top = float(a.max()) if a.size else 1.0
     return np.clip(a / top if top > 1.0 else a, 0.0, 1.0)
 
@@ -111,7 +115,8 @@ def _resize(a: np.ndarray, width: int, height: int) -> np.ndarray:
     img = Image.fromarray(a.astype(np.float32), mode="F")
     shrinking = width < a.shape[1] or height < a.shape[0]
     method = Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR
-    return np.asarray(img.resize((width, height), method), dtype=np.float32)
+    # np.array, not asarray: callers scale the result in place (a PIL-backed array is read-only)
+    return np.array(img.resize((width, height), method), dtype=np.float32)
 
 
 def _ink_on_dark(gray: np.ndarray) -> tuple[np.ndarray, float]:
@@ -177,9 +182,15 @@ def _prepare_digit(gray: np.ndarray, spec: InputSpec) -> PreparedImage:
     if box is None:
         return _blank(spec, "nothing to classify: the image is blank")
     y0, y1, x0, x1 = box
-    if max(y1 - y0, x1 - x0) < MIN_INK_EXTENT:
+    extent = max(y1 - y0, x1 - x0)
+    if extent < MIN_INK_EXTENT:
         return _blank(spec, "nothing to classify: only a speck of ink")
     crop = x[y0:y1, x0:x1]
+    # A lone dot (a tap on the canvas, a speck of dirt) has no strokes: it is about twice
+    # as long as it is wide, where a digit is several stroke widths long. Scaled up to the
+    # 20 px box it would look like a bold 0. Big filled shapes are left to the model.
+    if extent < DOT_MAX_FRACTION * max(gray.shape) and extent < 3 * stroke_width(crop > 0.35):
+        return _blank(spec, "nothing to classify: only a dot")
     h, w = crop.shape
     if max(h, w) > WORK_SIZE:  # box-filter huge crops first; re-stretch thin faint strokes
         f = WORK_SIZE / max(h, w)
