@@ -1,0 +1,327 @@
+"""The background inference worker: one Predictor, confined to its own QThread.
+
+The GUI thread never runs the model. It posts requests with the thread-safe methods
+below; the worker answers with signals (queued back to the GUI thread).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from itertools import count
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+if TYPE_CHECKING:  # torch is imported in the worker thread, never at GUI start-up
+    from app.core.modelio import Prediction, Predictor
+
+CHUNK = 32  # files classified per model call in a batch
+SCAN_REPORT_S = 0.15  # how often the folder walk reports how many files it found
+THUMBNAIL_PX = 40
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One classified file (or pasted image) of a batch."""
+
+    path: str
+    prediction: Prediction | None = None
+    error: str = ""
+    thumbnail: np.ndarray | None = None  # small uint8 RGB image for the table
+
+    @property
+    def label(self) -> str | None:
+        p = self.prediction
+        return p.label if p is not None and not p.blank else None
+
+    @property
+    def confidence(self) -> float | None:
+        p = self.prediction
+        return p.confidence if p is not None and not p.blank else None
+
+    @property
+    def note(self) -> str:
+        """The error, or why there was nothing to classify; empty for a good result."""
+        if self.error:
+            return self.error
+        return self.prediction.message if self.prediction is not None else ""
+
+
+def make_thumbnail(image, size: int = THUMBNAIL_PX) -> np.ndarray | None:
+    """A small RGB uint8 copy of a PIL image or array, transparency on white."""
+    from PIL import Image
+
+    try:
+        img = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
+        if img.mode not in ("RGB", "L", "RGBA"):
+            img = img.convert("RGBA")
+        img = img.copy()
+        img.thumbnail((size, size))
+        if img.mode == "RGBA":
+            paper = Image.new("RGB", img.size, (255, 255, 255))
+            paper.paste(img, mask=img.getchannel("A"))
+            img = paper
+        return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+    except Exception:  # a thumbnail is decoration; the prediction matters
+        return None
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text if text else type(exc).__name__
+
+
+class InferenceWorker(QObject):
+    """Runs the model for the canvas (live, latest request wins) and for image batches.
+
+    Thread-safe methods (call them from the GUI thread): `load_model`, `submit`,
+    `drop_pending`, `classify_paths`, `classify_array`, `cancel_batch`, `stop`.
+
+    Signals:
+        model_loaded(object, str, str): ModelCard, weights path, device name.
+        model_failed(str, str): path, readable message.
+        prediction_ready(int, object): request id, Prediction (canvas requests).
+        prediction_failed(int, str): request id, readable message.
+        batch_scanning(int, int): job id, image files found so far (folder walk).
+        batch_started(int, object): job id, list of the file names to classify.
+        batch_rows(int, int, object): job id, index of the first row, list[BatchItem].
+        batch_finished(int, bool): job id, True when cancelled.
+        batch_failed(int, str): job id, readable message.
+    """
+
+    model_loaded = Signal(object, str, str)
+    model_failed = Signal(str, str)
+    prediction_ready = Signal(int, object)
+    prediction_failed = Signal(int, str)
+    batch_scanning = Signal(int, int)
+    batch_started = Signal(int, object)
+    batch_rows = Signal(int, int, object)
+    batch_finished = Signal(int, bool)
+    batch_failed = Signal(int, str)
+
+    # Private requests, queued into the worker thread.
+    _load_requested = Signal(str)
+    _wake = Signal()
+    _paths_requested = Signal(int, object, object)
+    _array_requested = Signal(int, object, str, object)
+
+    def __init__(self, device: str = "cpu") -> None:
+        super().__init__()
+        self._device = device
+        self._predictor: Predictor | None = None
+        self._lock = threading.Lock()
+        self._pending: tuple[int, np.ndarray] | None = None
+        self._jobs: dict[int, threading.Event] = {}
+        self._job_ids = count(1)
+        self._stopping = threading.Event()
+        self._load_requested.connect(self._load)
+        self._wake.connect(self._process_live)
+        self._paths_requested.connect(self._classify_paths)
+        self._array_requested.connect(self._classify_array)
+
+    # --- thread-safe API (GUI thread) ---------------------------------------------------------
+
+    def load_model(self, path: str) -> None:
+        """Loads a model file; answers with model_loaded or model_failed."""
+        self._load_requested.emit(path)
+
+    def submit(self, request_id: int, image: np.ndarray) -> None:
+        """Classifies a canvas image. A request not yet started is replaced by a newer
+        one: while the model is busy only the latest drawing is kept."""
+        with self._lock:
+            self._pending = (request_id, image)
+        self._wake.emit()
+
+    def drop_pending(self) -> None:
+        """Forgets a canvas request that has not started (e.g. the canvas was cleared)."""
+        with self._lock:
+            self._pending = None
+
+    def classify_paths(self, paths: list[str]) -> int:
+        """Classifies files and folders (walked recursively in the worker). Returns the
+        job id that the batch_* signals carry."""
+        job, cancel = self._new_job()
+        self._paths_requested.emit(job, list(paths), cancel)
+        return job
+
+    def classify_array(self, image: np.ndarray, name: str) -> int:
+        """Classifies one in-memory image (e.g. pasted) as a batch of one."""
+        job, cancel = self._new_job()
+        self._array_requested.emit(job, image, name, cancel)
+        return job
+
+    def cancel_batch(self, job: int | None = None) -> None:
+        """Cancels one batch, or all of them; it stops between two files."""
+        with self._lock:
+            events = list(self._jobs.values()) if job is None else [self._jobs.get(job)]
+        for e in events:
+            if e is not None:
+                e.set()
+
+    def stop(self) -> None:
+        """Makes running work return soon; then quit and wait for the thread."""
+        self._stopping.set()
+        self.drop_pending()
+        self.cancel_batch()
+
+    def _new_job(self) -> tuple[int, threading.Event]:
+        job, cancel = next(self._job_ids), threading.Event()
+        with self._lock:
+            self._jobs[job] = cancel
+        return job, cancel
+
+    # --- worker thread ------------------------------------------------------------------------
+
+    @Slot(str)
+    def _load(self, path: str) -> None:
+        if self._stopping.is_set():
+            return
+        try:
+            from app.core.modelio import Predictor
+
+            predictor = Predictor.load(path, device=self._device)
+        except Exception as e:  # ModelFileError, and anything torch raises on odd files
+            self.model_failed.emit(path, _describe(e))
+            return
+        self._predictor = predictor
+        self.model_loaded.emit(predictor.card, str(predictor.path), str(predictor.device))
+
+    @Slot()
+    def _process_live(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, None
+        if pending is None or self._stopping.is_set():
+            return  # a newer request already took this wake-up's place
+        request_id, image = pending
+        if self._predictor is None:
+            self.prediction_failed.emit(request_id, "no model is loaded")
+            return
+        try:
+            pred = self._predictor.predict(image, top_k=len(self._predictor.classes))
+        except Exception as e:
+            self.prediction_failed.emit(request_id, f"classification failed: {_describe(e)}")
+            return
+        self.prediction_ready.emit(request_id, pred)
+
+    def _finish(self, job: int, cancelled: bool) -> None:
+        with self._lock:
+            self._jobs.pop(job, None)
+        self.batch_finished.emit(job, cancelled)
+
+    @Slot(int, object, object)
+    def _classify_paths(self, job: int, paths: list[str], cancel: threading.Event) -> None:
+        from app.core.images import iter_image_files
+
+        if cancel.is_set():
+            self._finish(job, True)
+            return
+        # The walk runs here, not in the GUI thread: a 10,000-file folder takes a while.
+        files: list[str] = []
+        last = time.monotonic()
+        try:
+            for p in iter_image_files(paths):
+                if cancel.is_set():
+                    self._finish(job, True)
+                    return
+                files.append(str(p))
+                if time.monotonic() - last > SCAN_REPORT_S:
+                    last = time.monotonic()
+                    self.batch_scanning.emit(job, len(files))
+        except Exception as e:
+            self.batch_failed.emit(job, f"cannot read the folder: {_describe(e)}")
+            self._finish(job, False)
+            return
+        self.batch_started.emit(job, files)
+        if self._predictor is None and files:
+            self.batch_failed.emit(job, "no model is loaded")
+            self._finish(job, False)
+            return
+        for start in range(0, len(files), CHUNK):
+            items = self._classify_chunk(files[start : start + CHUNK], cancel)
+            if items is None:
+                self._finish(job, True)
+                return
+            self.batch_rows.emit(job, start, items)
+            self._process_live()  # keep the canvas live during long batches
+        self._finish(job, False)
+
+    def _classify_chunk(self, files: list[str], cancel: threading.Event) -> list[BatchItem] | None:
+        from app.core.images import ImageLoadError, load_image
+
+        assert self._predictor is not None
+        loaded: list[tuple[str, object, np.ndarray | None]] = []
+        items: dict[int, BatchItem] = {}
+        for i, path in enumerate(files):
+            if cancel.is_set():
+                return None
+            try:
+                img = load_image(path)
+                loaded.append((path, self._predictor.prepare(img), make_thumbnail(img)))
+            except ImageLoadError as e:
+                items[i] = BatchItem(path, error=e.problem)
+            except Exception as e:
+                items[i] = BatchItem(path, error=f"cannot classify: {_describe(e)}")
+        try:
+            preds = self._predictor.predict_prepared([p for _, p, _ in loaded], top_k=len(self._predictor.classes))
+        except Exception as e:
+            preds = None
+            message = f"classification failed: {_describe(e)}"
+        out: list[BatchItem] = []
+        it = iter(range(len(loaded)))
+        for i, path in enumerate(files):
+            if i in items:
+                out.append(items[i])
+                continue
+            k = next(it)
+            _, _, thumb = loaded[k]
+            if preds is None:
+                out.append(BatchItem(path, error=message, thumbnail=thumb))
+            else:
+                out.append(BatchItem(path, preds[k], thumbnail=thumb))
+        return out
+
+    @Slot(int, object, str, object)
+    def _classify_array(self, job: int, image: np.ndarray, name: str, cancel: threading.Event) -> None:
+        if cancel.is_set():
+            self._finish(job, True)
+            return
+        self.batch_started.emit(job, [name])
+        if self._predictor is None:
+            self.batch_failed.emit(job, "no model is loaded")
+            self._finish(job, False)
+            return
+        try:
+            pred = self._predictor.predict(image, top_k=len(self._predictor.classes))
+            item = BatchItem(name, pred, thumbnail=make_thumbnail(image))
+        except Exception as e:
+            item = BatchItem(name, error=f"cannot classify: {_describe(e)}")
+        self.batch_rows.emit(job, 0, [item])
+        self._finish(job, False)
+
+
+class InferenceThread:
+    """Owns an InferenceWorker and the QThread it lives in; `shutdown()` joins it."""
+
+    def __init__(self, device: str = "cpu") -> None:
+        self.worker = InferenceWorker(device)
+        self.thread = QThread()
+        self.thread.setObjectName("inference")
+        self.worker.moveToThread(self.thread)
+        self.thread.finished.connect(self.worker.deleteLater)
+        self.thread.start()
+        self._down = False
+
+    def shutdown(self) -> None:
+        """Cancels all work and waits for the thread to finish (idempotent)."""
+        if self._down:
+            return
+        self._down = True
+        self.worker.stop()
+        self.thread.quit()
+        self.thread.wait()
+
+
+__all__ = ["BatchItem", "InferenceThread", "InferenceWorker", "make_thumbnail"]

@@ -1,0 +1,153 @@
+"""The main window: composes the tabs, the model selector, menus and the status bar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget, QToolBar
+
+from app.core import resources
+from app.gui.classify_tab import ClassifyTab
+from app.gui.model_selector import ModelSelector
+from app.gui.settings import DEFAULTS, AppSettings
+from app.gui.train_tab import TrainTab
+
+
+class MainWindow(QMainWindow):
+    """ResNet Studio's window. `MainWindow()` opens with the last used model, else the
+    shipped one; `model_path` overrides both."""
+
+    def __init__(self, model_path: str | None = None, settings: AppSettings | None = None) -> None:
+        super().__init__()
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("ResNet Studio")
+        self.settings = settings or AppSettings()
+
+        self.model_selector = ModelSelector()
+        self.classify_tab = ClassifyTab(pen_width=self.settings.pen_width)
+        self.train_tab = TrainTab()
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("tabs")
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.classify_tab, "Classify")
+        self.tabs.addTab(self.train_tab, "Train")
+        self.setCentralWidget(self.tabs)
+
+        toolbar = QToolBar("Model")
+        toolbar.setObjectName("modelToolbar")
+        toolbar.setMovable(False)
+        toolbar.setFloatable(False)
+        toolbar.setContextMenuPolicy(Qt.ContextMenuPolicy.PreventContextMenu)
+        model_label = QLabel("  Model ")
+        toolbar.addWidget(model_label)
+        toolbar.addWidget(self.model_selector)
+        self.addToolBar(toolbar)
+
+        self.model_label = QLabel("No model")
+        self.model_label.setObjectName("modelStatus")
+        self.device_label = QLabel("Inference: –")
+        self.device_label.setObjectName("deviceStatus")
+        self.statusBar().addPermanentWidget(self.model_label)
+        self.statusBar().addPermanentWidget(self.device_label)
+
+        self._build_actions()
+        self._wire()
+        if self.settings.geometry is None or not self.restoreGeometry(self.settings.geometry):
+            self.resize(*DEFAULTS.window_size)
+        self._choose_initial_model(model_path)
+
+    # --- composition ------------------------------------------------------------------------
+
+    def _action(self, text: str, shortcuts, slot, classify_only: bool = False) -> QAction:
+        action = QAction(text, self)
+        action.setShortcuts([QKeySequence(s) for s in shortcuts])
+        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        if classify_only:  # drawing shortcuts must not fire while the Train tab is shown
+
+            def run() -> None:
+                if self.tabs.currentWidget() is self.classify_tab:
+                    slot()
+
+            action.triggered.connect(run)
+        else:
+            action.triggered.connect(slot)
+        self.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        tab = self.classify_tab
+        open_images = self._action("&Open Images…", [QKeySequence.StandardKey.Open], self._open_images)
+        open_folder = self._action("Open &Folder…", ["Ctrl+Shift+O"], self._open_folder)
+        load_model = self._action("Open &Model File…", [], self.model_selector.browse)
+        export = self._action("&Export Results as CSV…", ["Ctrl+E"], tab.batch.choose_export_file)
+        quit_ = self._action("&Quit", [QKeySequence.StandardKey.Quit], self.close)
+        paste = self._action("&Paste Image", [QKeySequence.StandardKey.Paste], self._paste)
+        undo = self._action("&Undo Stroke", [QKeySequence.StandardKey.Undo], tab.undo, classify_only=True)
+        clear = self._action("&Clear Canvas", ["Esc", "Delete"], tab.clear, classify_only=True)
+        file_menu = self.menuBar().addMenu("&File")
+        for a in (open_images, open_folder, None, load_model, export, None, quit_):
+            file_menu.addSeparator() if a is None else file_menu.addAction(a)
+        edit_menu = self.menuBar().addMenu("&Edit")
+        for a in (undo, clear, None, paste):
+            edit_menu.addSeparator() if a is None else edit_menu.addAction(a)
+
+    def _show_classify(self) -> None:
+        self.tabs.setCurrentWidget(self.classify_tab)
+
+    def _open_images(self) -> None:
+        self._show_classify()
+        self.classify_tab.open_files()
+
+    def _open_folder(self) -> None:
+        self._show_classify()
+        self.classify_tab.open_folder()
+
+    def _paste(self) -> None:
+        self._show_classify()
+        self.classify_tab.paste()
+
+    def _wire(self) -> None:
+        tab = self.classify_tab
+        self.model_selector.model_chosen.connect(tab.set_model)
+        tab.model_loaded.connect(self._on_model_loaded)
+        tab.model_failed.connect(self._on_model_failed)
+        tab.status_message.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        self.train_tab.model_saved.connect(self.model_selector.add_model)
+        self.train_tab.use_model_requested.connect(self._use_model)
+
+    def _choose_initial_model(self, model_path: str | None) -> None:
+        last = self.settings.last_model
+        if model_path is None and last and Path(last).is_file():
+            model_path = last
+        self.model_selector.select_path(str(model_path or resources.default_model_path()))
+
+    def _use_model(self, path: str) -> None:
+        """The Train tab's "use this model": switch the Classify tab to it now."""
+        self.model_selector.select_path(path)
+        self._show_classify()
+
+    def _on_model_loaded(self, path: str, summary: str, device: str) -> None:
+        self.model_label.setText(f"Model: {summary}")
+        self.model_label.setToolTip(path)
+        self.device_label.setText(f"Inference: {device.upper()}")
+        self.settings.last_model = path
+        self.model_selector.select_path(path, emit=False)
+
+    def _on_model_failed(self, message: str) -> None:
+        self.model_label.setText("Model: not loaded")
+        self.model_label.setToolTip(message)
+        self.statusBar().showMessage("Could not load the model", 8000)
+
+    # --- lifetime ---------------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self.settings.geometry = self.saveGeometry()
+        self.settings.pen_width = self.classify_tab.canvas.pen_width()
+        self.settings.sync()
+        self.classify_tab.shutdown()
+        self.train_tab.shutdown()
+        super().closeEvent(event)
+
+
