@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 MNIST  ?= ../shared/data/mnist
 
-.PHONY: run test lint bench model evaluate clean
+.PHONY: run test lint bench model evaluate clean bundle bundle-test
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,21 @@ model: $(STAMP)
 
 evaluate: $(STAMP)
 	$(PY) -m app evaluate --dataset mnist --data-dir $(MNIST)
+
+# The packaged app (docs/packaging.md): the folder dist/resnet-studio/ holding the
+# executable `resnet-studio`, built from this venv's torch. RESNET_STUDIO_ONEFILE=1 builds
+# one self-extracting file dist/onefile/resnet-studio instead; RESNET_STUDIO_SLIM=0 keeps
+# the GPU libraries. `bundle-test` runs the built app (--self-test, classify) and fails
+# on any error.
+BUNDLE_DIST := $(if $(filter 1,$(RESNET_STUDIO_ONEFILE)),dist/onefile,dist)
+
+bundle: $(STAMP)
+	$(PY) -m PyInstaller --noconfirm --log-level WARN --distpath $(BUNDLE_DIST) \
+	  --workpath build build_spec/resnet-studio.spec
+	du -sh $(BUNDLE_DIST)/resnet-studio
+
+bundle-test: bundle
+	$(PY) build_spec/check_bundle.py $(BUNDLE_DIST)/resnet-studio$(if $(filter 1,$(RESNET_STUDIO_ONEFILE)),,/resnet-studio)
 
 clean:
 	rm -rf build dist .pytest_cache

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 import traceback
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QPainter, QPixmap
 from PySide6.QtWidgets import QApplication, QMessageBox, QSplashScreen
 
@@ -48,6 +50,29 @@ def _install_excepthook() -> None:
     sys.excepthook = hook
 
 
+def _seconds_since_process_start() -> float:
+    """From the process's start (Linux: /proc, so the interpreter's own start-up counts)."""
+    try:
+        with open("/proc/self/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        start = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22, starttime
+        return time.clock_gettime(time.CLOCK_BOOTTIME) - start
+    except (OSError, ValueError, IndexError, AttributeError):
+        return time.process_time()
+
+
+class _ShownProbe(QObject):
+    """RESNET_STUDIO_EXIT_AFTER_SHOWN=1 (bench/startup.py): on the main window's first
+    expose, prints `window shown after X s` and quits."""
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        if event.type() == QEvent.Type.Expose and obj.isExposed():
+            print(f"window shown after {_seconds_since_process_start():.3f} s", flush=True)
+            obj.removeEventFilter(self)
+            QTimer.singleShot(0, QApplication.quit)
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     """Creates the application, shows the main window and runs the event loop.
 
@@ -68,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     from app.gui.main_window import MainWindow  # imports torch via the Train tab
 
     window = MainWindow()
+    if os.environ.get("RESNET_STUDIO_EXIT_AFTER_SHOWN"):
+        window.winId()  # creates the native window, so the probe sees its first expose
+        window.windowHandle().installEventFilter(_ShownProbe(window))
     window.show()
     splash.finish(window)
     return int(app.exec())
