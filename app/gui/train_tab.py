@@ -1,29 +1,445 @@
-"""The Train tab: form, device switch, controls, live plots, confusion matrix."""
+"""The Train tab: form, device switch, controls, live plots, confusion matrix, log.
+
+Thin: it turns clicks into `TrainerThread` calls and core events into pixels. All work
+(loading data, training, saving) happens in the thread.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QWidget
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.resources import user_models_dir
+from app.core.training import EpochEvent, FinishedEvent, StateEvent, StepEvent, TrainingError
+from app.gui.confusion_view import ConfusionView
+from app.gui.device_selector import DeviceSelector
+from app.gui.train_form import TrainForm
+from app.gui.trainer_thread import TrainerThread, gui_training_threads
+
+ERROR_STYLE = "#errorBanner { background: #fdecea; border: 1px solid #f5c2c0; border-radius: 4px; }" \
+              "#errorBanner QLabel { color: #8a1f17; }"
+PROBLEM_STYLE = "#problemBanner { background: #fff4e0; border: 1px solid #f0c98a; border-radius: 4px; }" \
+                "#problemBanner QLabel { color: #6b4200; }"
+
+
+def format_duration(seconds: float) -> str:
+    """`1:02:03` / `2:03` for ETAs and elapsed times."""
+    s = int(max(0, round(seconds)))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def unique_model_path(folder: Path, stem: str) -> Path:
+    """`folder/stem.safetensors`, or `stem-2`, `stem-3`... if a model or checkpoint exists."""
+    candidate, n = folder / f"{stem}.safetensors", 1
+    while candidate.exists() or candidate.with_suffix(".ckpt").exists() or candidate.with_suffix(".json").exists():
+        n += 1
+        candidate = folder / f"{stem}-{n}.safetensors"
+    return candidate
+
+
+def _device_id(device: str) -> str:
+    """torch prints `cuda` for the current GPU; the selector lists `cuda:0`."""
+    return "cuda:0" if device == "cuda" else device
+
+
+class _Banner(QFrame):
+    """An inline, non-modal message with optional action button and a close button."""
+
+    def __init__(self, name: str, style: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName(name)
+        self.setStyleSheet(style)
+        self.label = QLabel(wordWrap=True, objectName=f"{name}Text")
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.action = QPushButton(objectName=f"{name}Action")
+        self.action.hide()
+        close = QToolButton(text="✕", autoRaise=True, objectName=f"{name}Close")
+        close.setToolTip("Dismiss")
+        close.clicked.connect(self.hide)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(10, 6, 6, 6)
+        lay.addWidget(self.label, 1)
+        lay.addWidget(self.action)
+        lay.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
+        self.hide()
+
+    def show_message(self, text: str) -> None:
+        self.label.setText(text)
+        self.show()
 
 
 class TrainTab(QWidget):
     """Trains a model in a background thread and shows its progress live.
 
+    Args:
+        parent: the owning widget.
+        settings: where the form is remembered (default: the application's QSettings).
+
     Signals:
         model_saved(str): path of a newly written model (.safetensors).
         use_model_requested(str): the user wants to classify with this model.
+        running_changed(bool): a training thread started (True) or ended (False).
     """
 
     model_saved = Signal(str)
     use_model_requested = Signal(str)
+    running_changed = Signal(bool)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, settings: QSettings | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("trainTab")
+        # Same store as app.gui.settings.AppSettings: an INI file in the user scope.
+        self._settings = settings if settings is not None else QSettings(
+            QSettings.Format.IniFormat, QSettings.Scope.UserScope, "resnet-studio", "resnet-studio"
+        )
+        self._thread: TrainerThread | None = None
+        self._classes: list[str] = []
+        self._last_model: str | None = None
+        self._paused = False
+        self._stopping = False
+
+        # --- left: settings and controls ---------------------------------------------------
+        self.form = TrainForm()
+        self.form.load_settings(self._settings)
+        self.device_selector = DeviceSelector()
+        self.device_selector.device_changed.connect(self._on_device_changed)
+
+        self.start_button = QPushButton("Start training", objectName="startButton")
+        self.start_button.setDefault(True)
+        self.pause_button = QPushButton("Pause", objectName="pauseButton")
+        self.stop_button = QPushButton("Stop", objectName="stopButton")
+        self.stop_button.setToolTip("Stop after the current step; the best epoch so far is saved")
+        self.resume_ckpt_button = QPushButton("Resume from checkpoint…", objectName="resumeCheckpointButton")
+        self.resume_ckpt_button.setToolTip(
+            "Continue an interrupted run from its .ckpt file (same settings as that run)"
+        )
+        self.use_button = QPushButton("Use for classification", objectName="useModelButton")
+        self.use_button.setEnabled(False)
+        self.model_label = QLabel("No model trained yet", objectName="modelLabel", wordWrap=True)
+        self.model_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.model_label.setForegroundRole(self.model_label.foregroundRole())
+
+        self.start_button.clicked.connect(lambda: self.start_training())
+        self.pause_button.clicked.connect(self._toggle_pause)
+        self.stop_button.clicked.connect(self.stop_training)
+        self.resume_ckpt_button.clicked.connect(self._choose_checkpoint)
+        self.use_button.clicked.connect(self._use_model)
+        self.form.validity_changed.connect(lambda _err: self._update_controls())
+
+        settings_box = QGroupBox("Run settings")
+        sl = QVBoxLayout(settings_box)
+        sl.addWidget(self.form)
+        device_box = QGroupBox("Device")
+        dl = QVBoxLayout(device_box)
+        dl.addWidget(self.device_selector)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button, 2)
+        buttons.addWidget(self.pause_button, 1)
+        buttons.addWidget(self.stop_button, 1)
+        model_box = QGroupBox("Trained model")
+        ml = QVBoxLayout(model_box)
+        ml.addWidget(self.model_label)
+        ml.addWidget(self.use_button)
+
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addWidget(settings_box)
+        ll.addWidget(device_box)
+        ll.addLayout(buttons)
+        ll.addWidget(self.resume_ckpt_button)
+        ll.addWidget(model_box)
+        ll.addStretch(1)
+        left.setFixedWidth(360)
+
+        # --- right: progress, plots, confusion, log ----------------------------------------
+        self.error_banner = _Banner("errorBanner", ERROR_STYLE)
+        self.problem_banner = _Banner("problemBanner", PROBLEM_STYLE)
+        self.problem_banner.action.setText("Switch to CPU and resume")
+        self.problem_banner.action.setObjectName("switchToCpuButton")
+        self.problem_banner.action.show()
+        self.problem_banner.action.clicked.connect(self._switch_to_cpu_and_resume)
+
+        self.progress = QProgressBar(objectName="trainProgress")
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("idle")
+        self.progress.setTextVisible(True)
+        self.status_label = QLabel("Ready", objectName="trainStatus")
+        from app.gui.training_plots import TrainingPlots  # pyqtgraph import is slowish
+
+        self.plots = TrainingPlots()
+        self.loss_plot = self.plots.loss_plot
+        self.accuracy_plot = self.plots.accuracy_plot
+        self.confusion = ConfusionView()
+        self.log = QPlainTextEdit(objectName="trainLog", readOnly=True)
+        self.log.setMaximumBlockCount(2000)
+        mono = QFont("monospace")
+        mono.setStyleHint(QFont.StyleHint.TypeWriter)
+        mono.setPointSizeF(max(7.0, self.font().pointSizeF() * 0.9))
+        self.log.setFont(mono)
+        self.log.setPlaceholderText("Training log")
+
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.confusion, 3)
+        bottom.addWidget(self.log, 2)
+        right = QVBoxLayout()
+        right.addWidget(self.error_banner)
+        right.addWidget(self.problem_banner)
+        prog_row = QHBoxLayout()
+        prog_row.addWidget(self.progress, 1)
+        right.addLayout(prog_row)
+        right.addWidget(self.status_label)
+        self.plots.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        right.addWidget(self.plots, 5)
+        right.addLayout(bottom, 4)
+
+        root = QHBoxLayout(self)
+        root.addWidget(left)
+        root.addLayout(right, 1)
+        self._update_controls()
+
+    # --- public API --------------------------------------------------------------------------
 
     def is_running(self) -> bool:
         """True while a training thread is alive."""
-        return False
+        return self._thread is not None and self._thread.isRunning()
+
+    def thread_object(self) -> TrainerThread | None:
+        """The current training thread (for tests and the main window), if any."""
+        return self._thread
+
+    def last_model(self) -> str | None:
+        """Path of the model written by the last run, if any."""
+        return self._last_model
 
     def shutdown(self) -> None:
         """Stops training (the checkpoint is kept); returns when the thread has finished."""
+        self.form.save_settings(self._settings)
+        t = self._thread
+        if t is None:
+            return
+        t.cancel()
+        t.wait()
+        self._on_thread_finished(t)
+
+    def start_training(self, resume: str | None = None) -> bool:
+        """Starts a run with the form's values; False (and a reason shown) if it cannot."""
+        if self.is_running():
+            return False
+        self.error_banner.hide()
+        self.problem_banner.hide()
+        try:
+            request = self.form.data_request()
+            config = replace(self.form.config(self.device_selector.device()), threads=gui_training_threads())
+        except TrainingError as e:
+            self._show_error(f"Cannot start: {e}")
+            return False
+        self.form.save_settings(self._settings)
+        if resume:
+            out = Path(resume).with_suffix(".safetensors")
+        else:
+            stem = f"{self.form.data_slug()}-{config.arch}-{time.strftime('%Y%m%d-%H%M')}"
+            out = unique_model_path(user_models_dir(), stem)
+        self.plots.clear()
+        self.confusion.clear()
+        self._classes = []
+        self._paused = False
+        self._stopping = False
+        self.progress.setRange(0, 0)  # busy while the data loads
+        self.progress.setFormat("loading data…")
+        self._log(f"run: {config.arch}, {config.epochs} epochs, batch {config.batch_size}, lr {config.lr:g}, "
+                  f"augment {'on' if config.augment else 'off'}, val {config.val_fraction:.0%}, "
+                  f"seed {config.seed} on {config.device}")  # fmt: skip
+        self._log(f"model file: {out}" + (f" (resuming {resume})" if resume else ""))
+        t = TrainerThread(config, request, out, resume, parent=self)
+        t.message.connect(self._log)
+        t.data_ready.connect(self._on_data_ready)
+        t.steps.connect(self._on_steps)
+        t.epoch.connect(self._on_epoch)
+        t.state_changed.connect(self._on_state)
+        t.training_finished.connect(self._on_training_finished)
+        t.failed.connect(self._on_failed)
+        t.finished.connect(lambda: self._on_thread_finished(t))
+        self._thread = t
+        t.start()
+        self.status_label.setText("Loading data…")
+        self._update_controls()
+        self.running_changed.emit(True)
+        return True
+
+    def pause_training(self) -> None:
+        if self._thread is not None and not self._stopping:
+            self._thread.pause()
+            self._paused = True
+            self.status_label.setText("Pausing…")
+            self._update_controls()
+
+    def resume_training(self) -> None:
+        if self._thread is not None and not self._stopping:
+            self._thread.resume()
+            self._paused = False
+            self.problem_banner.hide()
+            self._update_controls()
+
+    def stop_training(self) -> None:
+        """Stops at the next step; the best finished epoch is still saved."""
+        if self._thread is not None and not self._stopping:
+            self._stopping = True
+            self._thread.cancel()
+            self.status_label.setText("Stopping…")
+            self._log("stop requested")
+            self._update_controls()
+
+    # --- thread events -------------------------------------------------------------------------
+
+    def _on_data_ready(self, classes: list) -> None:
+        self._classes = [str(c) for c in classes]
+
+    def _on_steps(self, events: list) -> None:
+        if not events:
+            return
+        self.plots.add_steps(events)
+        ev: StepEvent = events[-1]
+        self.progress.setRange(0, ev.total_steps)
+        self.progress.setValue(ev.global_step + 1)
+        self.progress.setFormat(
+            f"epoch {ev.epoch + 1} · %p% · {ev.images_per_s:,.0f} img/s · ETA {format_duration(ev.eta_s)}"
+        )
+        if not self._paused and not self._stopping:
+            self.status_label.setText(
+                f"Epoch {ev.epoch + 1}, step {ev.step + 1}/{ev.steps_per_epoch} · loss {ev.loss:.3f} · "
+                f"lr {ev.lr:.3g} · elapsed {format_duration(ev.elapsed_s)}"
+            )
+
+    def _on_epoch(self, ev: EpochEvent) -> None:
+        self.plots.add_epoch(ev)
+        val = "" if ev.val_acc is None else f" · val loss {ev.val_loss:.3f} acc {ev.val_acc:.2%}"
+        split = "validation" if ev.val_acc is not None else "training data"
+        self.confusion.set_data(
+            self._classes, ev.confusion, ev.per_class_acc, f"Confusion matrix — epoch {ev.epoch + 1} ({split})"
+        )
+        self._log(f"epoch {ev.epoch + 1}/{ev.epochs}: train loss {ev.train_loss:.3f} acc {ev.train_acc:.2%}"
+                  f"{val}{'  * best' if ev.best else ''}")  # fmt: skip
+
+    def _on_state(self, ev: StateEvent) -> None:
+        if ev.state == "problem":
+            self._paused = True
+            self.problem_banner.show_message(ev.message)
+            self.status_label.setText("Paused: device problem")
+        elif ev.state == "paused":
+            self._paused = True
+            self.status_label.setText("Paused")
+        elif ev.state in ("resumed", "running"):
+            self._paused = False
+            self.status_label.setText("Training…")
+        if ev.device and ev.state in ("device", "running"):
+            self.device_selector.set_device(_device_id(ev.device))
+        self._log(ev.message or ev.state)
+        self._update_controls()
+
+    def _on_training_finished(self, ev: FinishedEvent) -> None:
+        acc = "" if ev.best_val_acc is None else f", best accuracy {ev.best_val_acc:.2%} (epoch {ev.best_epoch + 1})"
+        self._log(f"{ev.status} after {ev.epochs_done} epoch(s) in {format_duration(ev.elapsed_s)}{acc}")
+        if ev.model_path:
+            self._last_model = ev.model_path
+            name = Path(ev.model_path).name
+            self.model_label.setText(f"<b>{name}</b><br>{ev.status}{acc}")
+            self.model_label.setToolTip(ev.model_path)
+            self._log(f"saved {ev.model_path}")
+            self.status_label.setText(f"Saved {name}")
+            self.model_saved.emit(ev.model_path)
+        else:
+            self.status_label.setText("Stopped before the first epoch ended: no model saved")
+        self.progress.setFormat(f"{ev.status} · {format_duration(ev.elapsed_s)}")
+
+    def _on_failed(self, message: str) -> None:
+        self._show_error(message)
+        self.status_label.setText("Training failed")
+
+    def _on_thread_finished(self, t: TrainerThread) -> None:
+        if self._thread is not t:
+            return  # already handled (shutdown), or an old thread
+        self._thread = None
+        t.deleteLater()
+        self._paused = self._stopping = False
+        if self.progress.maximum() == 0:  # never left the loading state
+            self.progress.setRange(0, 1)
+            self.progress.setFormat("idle")
+        self.problem_banner.hide()
+        self._update_controls()
+        self.running_changed.emit(False)
+
+    # --- user actions ----------------------------------------------------------------------------
+
+    def _toggle_pause(self) -> None:
+        if self._paused:
+            self.resume_training()
+        else:
+            self.pause_training()
+
+    def _on_device_changed(self, device: str) -> None:
+        if self._thread is None:
+            return
+        try:
+            self._thread.set_device(device)
+        except ValueError as e:
+            self._show_error(f"Cannot use {device}: {e}")
+            return
+        self._log(f"switching to {device} at the next step")
+
+    def _switch_to_cpu_and_resume(self) -> None:
+        self.device_selector.set_device("cpu")
+        if self._thread is not None:
+            self._thread.set_device("cpu")
+        self.resume_training()
+
+    def _choose_checkpoint(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Resume from checkpoint", str(user_models_dir()), "Checkpoints (*.ckpt)"
+        )
+        if path:
+            self.start_training(resume=path)
+
+    def _use_model(self) -> None:
+        if self._last_model:
+            self.use_model_requested.emit(self._last_model)
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _show_error(self, message: str) -> None:
+        self.error_banner.show_message(message)
+        self._log(f"error: {message}")
+
+    def _log(self, line: str) -> None:
+        self.log.appendPlainText(f"[{time.strftime('%H:%M:%S')}] {line}")
+
+    def _update_controls(self) -> None:
+        running = self._thread is not None
+        self.start_button.setEnabled(not running and not self.form.error())
+        self.resume_ckpt_button.setEnabled(not running)
+        self.pause_button.setEnabled(running and not self._stopping)
+        self.pause_button.setText("Resume" if self._paused else "Pause")
+        self.stop_button.setEnabled(running and not self._stopping)
+        self.form.set_locked(running)
+        self.use_button.setEnabled(self._last_model is not None)

@@ -1,0 +1,133 @@
+"""Confusion matrix heatmap with per-class accuracy bars, painted directly."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPaintEvent
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+CORRECT = QColor(33, 118, 210)
+WRONG = QColor(220, 70, 50)
+
+
+def _mix(base: QColor, color: QColor, t: float) -> QColor:
+    t = max(0.0, min(1.0, t))
+    return QColor(
+        round(base.red() + (color.red() - base.red()) * t),
+        round(base.green() + (color.green() - base.green()) * t),
+        round(base.blue() + (color.blue() - base.blue()) * t),
+    )
+
+
+class ConfusionView(QWidget):
+    """Rows: true class, columns: predicted. Cells are shaded by the row share (blue on
+    the diagonal, red off it) and show counts; a bar per row shows the class accuracy."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("confusionView")
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(260, 220)
+        self._classes: list[str] = []
+        self._matrix: list[list[int]] = []
+        self._acc: list[float] = []
+        self._title = "Confusion matrix (after the first epoch)"
+
+    # --- data ------------------------------------------------------------------------------
+
+    def set_data(self, classes: list[str], matrix: list[list[int]], per_class_acc: list[float], title: str = "") -> None:
+        """Shows a matrix (rows true, columns predicted) and per-class accuracy (0..1)."""
+        n = len(matrix)
+        self._classes = list(classes) if len(classes) == n else [str(i) for i in range(n)]
+        self._matrix = [list(map(int, row)) for row in matrix]
+        self._acc = list(per_class_acc)
+        self._title = title or "Confusion matrix"
+        self.setToolTip("rows: true class, columns: predicted class")
+        self.update()
+
+    def clear(self) -> None:
+        self._classes, self._matrix, self._acc = [], [], []
+        self._title = "Confusion matrix (after the first epoch)"
+        self.update()
+
+    def matrix(self) -> list[list[int]]:
+        return [row[:] for row in self._matrix]
+
+    def per_class_accuracy(self) -> list[float]:
+        return list(self._acc)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return QSize(420, 340)
+
+    # --- painting --------------------------------------------------------------------------
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        pal = self.palette()
+        text = pal.color(pal.ColorRole.WindowText)
+        base = pal.color(pal.ColorRole.Base)
+        font = QFont(self.font())
+        title_font = QFont(font)
+        title_font.setBold(True)
+        p.setFont(title_font)
+        fm_title = QFontMetrics(title_font)
+        p.setPen(text)
+        p.drawText(QRectF(0, 0, self.width(), fm_title.height() + 4), Qt.AlignmentFlag.AlignLeft, self._title)
+        top = fm_title.height() + 8
+        n = len(self._matrix)
+        if n == 0:
+            p.setPen(pal.color(pal.ColorRole.PlaceholderText))
+            p.drawText(QRectF(0, top, self.width(), self.height() - top), Qt.AlignmentFlag.AlignCenter,
+                       "Train a model to see which classes it confuses")  # fmt: skip
+            p.end()
+            return
+
+        small = QFont(font)
+        small.setPointSizeF(max(6.0, font.pointSizeF() * (0.85 if n <= 10 else 0.7)))
+        fm = QFontMetrics(small)
+        label_w = min(max(fm.horizontalAdvance(c) for c in self._classes) + 10, 110)
+        bar_w = 70
+        header_h = fm.height() + 4
+        avail_w = self.width() - label_w - bar_w - 12
+        avail_h = self.height() - top - header_h - fm.height() - 6
+        cell = max(4.0, min(avail_w / n, avail_h / n))
+        x0, y0 = label_w, top + header_h
+        p.setFont(small)
+
+        # Column headers: class index when names are long, else the name.
+        short = all(fm.horizontalAdvance(c) <= cell - 2 for c in self._classes)
+        for j, c in enumerate(self._classes):
+            p.setPen(text)
+            p.drawText(QRectF(x0 + j * cell, top, cell, header_h), Qt.AlignmentFlag.AlignCenter, c if short else str(j))
+        for i, row in enumerate(self._matrix):
+            total = max(sum(row), 1)
+            y = y0 + i * cell
+            name = self._classes[i] if short else f"{i} {self._classes[i]}"
+            p.setPen(text)
+            p.drawText(QRectF(0, y, label_w - 6, cell),
+                       Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                       fm.elidedText(name, Qt.TextElideMode.ElideRight, label_w - 6))  # fmt: skip
+            for j, v in enumerate(row):
+                share = v / total
+                color = CORRECT if i == j else WRONG
+                # sqrt: rare confusions (1-2%) must still be visible
+                fill = _mix(base, color, share**0.5 if v else 0.0)
+                r = QRectF(x0 + j * cell, y, cell - 1, cell - 1)
+                p.fillRect(r, fill)
+                if v and cell >= fm.horizontalAdvance(str(v)) + 2:
+                    p.setPen(QColor("white") if share > 0.45 else text)
+                    p.drawText(r, Qt.AlignmentFlag.AlignCenter, str(v))
+            # per-class accuracy bar
+            acc = self._acc[i] if i < len(self._acc) else 0.0
+            bx = x0 + n * cell + 8
+            br = QRectF(bx, y + cell * 0.2, bar_w - 4, cell * 0.6)
+            p.fillRect(br, _mix(base, text, 0.08))
+            p.fillRect(QRectF(br.x(), br.y(), br.width() * acc, br.height()), _mix(base, CORRECT, 0.35 + 0.65 * acc))
+            p.setPen(text)
+            p.drawText(br, Qt.AlignmentFlag.AlignCenter, f"{acc:.0%}" if acc < 0.995 else f"{acc:.1%}")
+        # axis captions
+        p.setPen(pal.color(pal.ColorRole.PlaceholderText))
+        p.drawText(QRectF(x0, y0 + n * cell + 2, n * cell, fm.height() + 2), Qt.AlignmentFlag.AlignCenter, "predicted")
+        p.drawText(QRectF(x0 + n * cell + 8, top, bar_w, header_h), Qt.AlignmentFlag.AlignCenter, "accuracy")
+        p.end()
