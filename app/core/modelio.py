@@ -102,9 +102,17 @@ def weights_path(path: str | os.PathLike) -> Path:
     return p if p.suffix == ".safetensors" else p.with_suffix(".safetensors")
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Writes through a temp file in the same folder + rename: a crash or a full disk
-    never leaves a half-written file in place of a good one."""
+def _new_file_mode(path: Path) -> int:
+    """Permissions for a file we (re)write: those of the file it replaces, else the usual
+    rw-r--r-- (mkstemp's private 0600 would hide a saved model from other users)."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        return 0o644
+
+
+def _stage(path: Path, write) -> str:
+    """Writes a synced temp file beside `path` and returns its name (removed on failure)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -112,12 +120,28 @@ def _atomic_write(path: Path, write) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _new_file_mode(path))
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+    return tmp
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Writes through a temp file in the same folder + rename: a crash or a full disk
+    never leaves a half-written file in place of a good one."""
+    tmp = _stage(path, write)
+    try:
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _unlink_quietly(tmp)
         raise
 
 
@@ -140,10 +164,19 @@ def save_model(path: str | os.PathLike, model: Classifier, card: ModelCard) -> P
     card.created = card.created or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     meta = {"arch": card.arch, "app": "resnet-studio", "app_version": __version__}
+    weights = st_save(tensors, metadata=meta)
+    card_bytes = json.dumps(card.to_dict(), indent=2).encode() + b"\n"
+    # Both files are written in full before either replaces its old version: a full disk
+    # while writing the card must not leave new weights beside the old card.
+    staged: list[str] = []
     try:
-        atomic_write_bytes(wpath, st_save(tensors, metadata=meta))
-        atomic_write_bytes(card_path(wpath), json.dumps(card.to_dict(), indent=2).encode() + b"\n")
+        staged.append(_stage(wpath, lambda f: f.write(weights)))
+        staged.append(_stage(card_path(wpath), lambda f: f.write(card_bytes)))
+        os.replace(staged[0], wpath)
+        os.replace(staged[1], card_path(wpath))
     except OSError as e:
+        for tmp in staged:
+            _unlink_quietly(tmp)
         raise ModelFileError(f"cannot save model to {wpath}: {e.strerror or e}") from None
     return wpath
 
@@ -173,7 +206,10 @@ def _check_safetensors_header(path: Path) -> None:
         meta = json.loads(header)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise ModelFileError(f"{path}: not a safetensors file (header is not JSON)") from None
-    end = max((v["data_offsets"][1] for k, v in meta.items() if k != "__metadata__"), default=0)
+    try:
+        end = max((int(v["data_offsets"][1]) for k, v in meta.items() if k != "__metadata__"), default=0)
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError):
+        raise ModelFileError(f"{path}: not a safetensors file (malformed header)") from None
     if 8 + n + end > size:
         raise ModelFileError(
             f"{path}: truncated: the header promises {8 + n + end} bytes, the file has {size}"
