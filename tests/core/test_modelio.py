@@ -1,0 +1,330 @@
+"""Model files: what is saved is what is loaded, nothing a user hands us is unpickled,
+and a broken or mismatched file is refused with a message naming it."""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+import os
+import pickle
+import struct
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from app.core import modelio
+from app.core.images import ImageLoadError
+from app.core.modelio import (
+    ModelFileError,
+    Prediction,
+    Predictor,
+    card_path,
+    load_model,
+    read_card,
+    save_model,
+)
+from app.core.models import InputSpec
+from app.core.preprocess import prepare
+from tests.helpers.digits import draw_digit
+from tests.helpers.models import random_model, write_model
+
+
+@pytest.fixture
+def model_file(tmp_path):
+    return write_model(tmp_path / "digits.safetensors")
+
+
+@pytest.fixture
+def no_unpickling(monkeypatch):
+    """Fails the test if anything tries to unpickle."""
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a user's file was unpickled")
+
+    monkeypatch.setattr(pickle, "load", forbidden)
+    monkeypatch.setattr(pickle, "loads", forbidden)
+    monkeypatch.setattr(pickle, "Unpickler", forbidden)
+    monkeypatch.setattr(torch, "load", forbidden)
+
+
+def load_error(path) -> str:
+    with pytest.raises(ModelFileError) as info:
+        load_model(path)
+    return str(info.value)
+
+
+DIGITS = [draw_digit(d, 120) for d in range(10)]
+
+
+# --- round trip --------------------------------------------------------------------------------
+
+
+def test_saved_model_loads_with_identical_weights_and_predictions(tmp_path, no_unpickling):
+    original = random_model(seed=1)
+    card = modelio.ModelCard(
+        name="",
+        arch="resnet-mnist-small",
+        classes=list("0123456789"),
+        input=original.spec,
+        metrics={"test_accuracy": 0.5},
+    )
+    path = save_model(tmp_path / "m", original, card)
+    assert path == tmp_path / "m.safetensors" and card_path(path).is_file()
+    model, loaded = load_model(path)
+    for k, v in original.state_dict().items():
+        assert torch.equal(model.state_dict()[k], v), k
+    assert loaded.arch == "resnet-mnist-small" and loaded.classes == list("0123456789")
+    assert loaded.input == original.spec and loaded.metrics == {"test_accuracy": 0.5}
+    assert loaded.name == "m" and loaded.parameters > 0 and loaded.created
+    before = Predictor(original, card).predict_many(DIGITS)
+    after = Predictor(model, loaded).predict_many(DIGITS)
+    assert [p.label for p in before] == [p.label for p in after]
+    np.testing.assert_allclose(
+        [p.probabilities for p in before], [p.probabilities for p in after], atol=1e-6
+    )
+
+
+def test_a_different_model_gives_different_predictions(tmp_path):
+    # Guards the round-trip test: random models really do disagree.
+    a = Predictor.load(write_model(tmp_path / "a", seed=1)).predict_many(DIGITS)
+    b = Predictor.load(write_model(tmp_path / "b", seed=2)).predict_many(DIGITS)
+    assert [p.probabilities for p in a] != [p.probabilities for p in b]
+
+
+def test_model_can_be_named_by_weights_card_or_stem(model_file):
+    for name in (model_file, model_file.with_suffix(".json"), model_file.with_suffix("")):
+        assert load_model(name)[1].arch == "resnet-mnist-small"
+
+
+def test_saved_files_are_readable_by_others(model_file):
+    if os.name != "posix":
+        pytest.skip("POSIX permissions")
+    assert model_file.stat().st_mode & 0o644 == 0o644
+    assert card_path(model_file).stat().st_mode & 0o644 == 0o644
+
+
+def test_three_channel_model_round_trips(tmp_path):
+    spec = InputSpec(3, 32, (0.4, 0.5, 0.6), (0.2, 0.25, 0.3), "resize")
+    path = write_model(tmp_path / "rgb", arch="resnet-mnist", classes=["cat", "dog"], spec=spec)
+    model, card = load_model(path)
+    assert card.input == spec and card.classes == ["cat", "dog"]
+    pred = Predictor(model, card).predict(Image.radial_gradient("L").convert("RGB"))
+    assert pred.label in ("cat", "dog") and pred.model_input.shape == (32, 32, 3)
+
+
+# --- bad files ---------------------------------------------------------------------------------
+
+
+def test_missing_weights_file(tmp_path):
+    write_model(tmp_path / "m").unlink()
+    assert "not found" in load_error(tmp_path / "m.safetensors")
+
+
+def test_missing_card_says_both_files_are_needed(model_file):
+    card_path(model_file).unlink()
+    msg = load_error(model_file)
+    assert "model card missing" in msg and "digits.json" in msg
+
+
+@pytest.mark.parametrize(
+    "card, message",
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "not a JSON object"),
+        ('{"classes": ["a", "b"], "input": {}}', "lacks the field 'arch'"),
+        (
+            '{"arch": "resnet-mnist-small", "classes": ["a"], "input": {"channels": 1, "size": 28, "mean": [0], "std": [1]}}',
+            "at least 2 classes",
+        ),
+        (
+            '{"arch": "alexnet", "classes": ["a", "b"], "input": {"channels": 1, "size": 28, "mean": [0], "std": [1]}}',
+            "unknown architecture 'alexnet'",
+        ),
+        (
+            '{"arch": "resnet-mnist-small", "classes": ["a", "b"], "input": {"channels": 5, "size": 28, "mean": [0], "std": [1]}}',
+            "invalid model card",
+        ),
+    ],
+    ids=["not-json", "list", "no-arch", "one-class", "unknown-arch", "bad-input"],
+)
+def test_broken_cards_are_refused(model_file, card, message):
+    card_path(model_file).write_text(card)
+    msg = load_error(model_file)
+    assert message in msg and "digits.json" in msg
+
+
+def test_card_with_the_wrong_architecture(model_file):
+    card = json.loads(card_path(model_file).read_text())
+    card["arch"] = "resnet-mnist"  # the weights are resnet-mnist-small
+    card_path(model_file).write_text(json.dumps(card))
+    msg = load_error(model_file)
+    assert "do not match the card" in msg and "resnet-mnist" in msg and str(model_file) in msg
+
+
+def test_card_with_the_wrong_class_count(model_file):
+    card = json.loads(card_path(model_file).read_text())
+    card["classes"] = ["a", "b", "c"]
+    card_path(model_file).write_text(json.dumps(card))
+    msg = load_error(model_file)
+    assert "do not match the card" in msg and "3 classes" in msg and "shape mismatch" in msg
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.99])
+def test_truncated_weights_file(model_file, keep, no_unpickling):
+    data = model_file.read_bytes()
+    model_file.write_bytes(data[: int(len(data) * keep)])
+    assert "truncated" in load_error(model_file)
+
+
+def test_tiny_and_garbage_weights_files(model_file, no_unpickling):
+    model_file.write_bytes(b"\x01\x02")
+    assert "not a safetensors file" in load_error(model_file)
+    model_file.write_bytes(struct.pack("<Q", 5) + b"nope!")
+    assert "header is not JSON" in load_error(model_file)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"[1, 2, 3]",
+        b'{"x": 1}',
+        b'{"x": {"dtype": "F32"}}',
+        b'{"x": {"data_offsets": "ab"}}',
+        b'"str"',
+    ],
+)
+def test_weights_with_a_malformed_json_header(model_file, header, no_unpickling):
+    model_file.write_bytes(struct.pack("<Q", len(header)) + header + b"\x00" * 64)
+    assert str(model_file) in load_error(model_file)
+
+
+@pytest.mark.parametrize("zip_format", [True, False], ids=["zip", "legacy"])
+def test_a_pytorch_pickle_renamed_safetensors_is_never_unpickled(
+    model_file, zip_format, no_unpickling
+):
+    buf = io.BytesIO()
+    torch.save(random_model().state_dict(), buf, _use_new_zipfile_serialization=zip_format)
+    model_file.write_bytes(buf.getvalue())
+    msg = load_error(model_file)
+    assert "pickle" in msg and "never loaded" in msg
+
+
+def test_a_plain_pickle_renamed_safetensors_is_never_unpickled(model_file, no_unpickling):
+    model_file.write_bytes(pickle.dumps({"weights": [1, 2, 3]}, protocol=4))
+    assert str(model_file) in load_error(model_file)
+
+
+def test_default_model_missing_names_where_it_was_looked_for(tmp_path, monkeypatch):
+    from app.core import resources
+
+    monkeypatch.setattr(resources, "weights_dir", lambda: tmp_path)
+    with pytest.raises(ModelFileError, match="mnist-resnet.json"):
+        Predictor.load()
+
+
+# --- saving faults -----------------------------------------------------------------------------
+
+
+def _fail_nth_fsync(monkeypatch, n: int, err: int):
+    calls = {"n": 0}
+    real = os.fsync
+
+    def fsync(fd):
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise OSError(err, os.strerror(err))
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+
+@pytest.mark.parametrize("failing_write", [1, 2], ids=["weights", "card"])
+def test_disk_full_while_saving_keeps_the_previous_model(tmp_path, monkeypatch, failing_write):
+    path = write_model(tmp_path / "m", seed=1)
+    before = path.read_bytes(), card_path(path).read_bytes()
+    _fail_nth_fsync(monkeypatch, failing_write, errno.ENOSPC)
+    with pytest.raises(ModelFileError, match="No space left on device") as info:
+        write_model(tmp_path / "m", seed=2)
+    assert str(path) in str(info.value)
+    assert (path.read_bytes(), card_path(path).read_bytes()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "m.json",
+        "m.safetensors",
+    ]  # no temp files left
+    monkeypatch.undo()
+    load_model(path)
+
+
+def test_read_only_folder_is_reported_and_nothing_is_written(tmp_path, monkeypatch):
+    path = write_model(tmp_path / "m", seed=1)
+    before = path.read_bytes()
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(modelio.tempfile, "mkstemp", read_only)
+    with pytest.raises(ModelFileError, match="Read-only file system"):
+        write_model(tmp_path / "m", seed=2)
+    with pytest.raises(ModelFileError, match="cannot save model"):
+        write_model(tmp_path / "new" / "m2", seed=2)
+    assert path.read_bytes() == before
+
+
+# --- inference ---------------------------------------------------------------------------------
+
+
+def test_blank_image_gives_a_blank_prediction_with_a_message(model_file):
+    pred = Predictor.load(model_file).predict(Image.new("L", (280, 280), 255))
+    assert pred.blank and pred.label is None and pred.index is None
+    assert pred.message.startswith("nothing to classify")
+    assert pred.to_json() == {
+        "label": None,
+        "confidence": 0.0,
+        "top_k": [],
+        "message": pred.message,
+    }
+
+
+def test_prediction_reports_top_k_and_the_exact_model_input(model_file):
+    predictor = Predictor.load(model_file)
+    pred = predictor.predict(DIGITS[3], top_k=3)
+    assert isinstance(pred, Prediction) and not pred.blank
+    assert len(pred.top_k) == 3 and pred.top_k[0] == (pred.label, pred.confidence)
+    assert [p for _, p in pred.top_k] == sorted((p for _, p in pred.top_k), reverse=True)
+    assert sum(pred.probabilities) == pytest.approx(1.0, abs=1e-5)
+    np.testing.assert_array_equal(pred.model_input, prepare(DIGITS[3]).pixels)
+    assert len(predictor.predict(DIGITS[3], top_k=50).top_k) == 10
+    assert json.loads(json.dumps(pred.to_json()))["label"] == pred.label
+
+
+def test_batch_and_single_predictions_agree(model_file):
+    predictor = Predictor.load(model_file)
+    many = predictor.predict_many(DIGITS + [Image.new("L", (9, 9), 0)])
+    assert many[-1].blank
+    for img, batched in zip(DIGITS, many):
+        single = predictor.predict(img)
+        assert single.label == batched.label
+        assert single.confidence == pytest.approx(batched.confidence, abs=1e-5)
+
+
+def test_predict_paths_reports_a_bad_file_and_goes_on(model_file, tmp_path):
+    files = []
+    for i, d in enumerate((1, 2, 3)):
+        files.append(tmp_path / f"{i}.png")
+        DIGITS[d].save(files[-1])
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image")
+    order = [files[0], bad, files[1], tmp_path / "missing.png", files[2]]
+    results = list(Predictor.load(model_file).predict_paths(order, batch_size=2))
+    assert [p for p, _ in results] == order
+    kinds = [type(r).__name__ for _, r in results]
+    assert kinds == ["Prediction", "ImageLoadError", "Prediction", "ImageLoadError", "Prediction"]
+    assert isinstance(results[1][1], ImageLoadError) and "text file" in results[1][1].problem
+
+
+def test_read_card_alone_does_not_need_the_weights(model_file):
+    model_file.unlink()
+    assert read_card(model_file).arch == "resnet-mnist-small"
