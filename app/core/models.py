@@ -103,9 +103,6 @@ class BasicBlock(nn.Module):
         self.bn1 = nn.BatchNorm2d(out_ch)
         self.conv2 = nn.Conv2d(out_ch, out_ch, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_ch)
-        # Zero-init the last BN so every block starts as the identity (Goyal et al. 2017):
-        # trains faster and more stably with large learning rates.
-        nn.init.zeros_(self.bn2.weight)
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or in_ch != out_ch:
             self.shortcut = nn.Sequential(

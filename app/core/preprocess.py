@@ -119,21 +119,23 @@ def _resize(a: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.array(img.resize((width, height), method), dtype=np.float32)
 
 
-def _ink_on_dark(gray: np.ndarray) -> tuple[np.ndarray, float]:
+def _ink_on_dark(gray: np.ndarray) -> tuple[np.ndarray, float, float]:
     """Makes ink bright on a dark background and stretches it to [0, 1].
 
-    Returns the image and the ink/paper contrast before stretching.
+    Returns the image, the ink/paper contrast before stretching, and the paper's noise
+    level (robust sigma of the border, in the same units as the contrast).
     """
-    bg = float(np.median(_border(gray)))
+    border = _border(gray)
+    bg = float(np.median(border))
     if bg > 0.5:  # dark ink on light paper -> invert, as MNIST is light ink on black
-        gray = 1.0 - gray
-        bg = 1.0 - bg
+        gray, border, bg = 1.0 - gray, 1.0 - border, 1.0 - bg
+    sigma = 1.4826 * float(np.median(np.abs(border - bg)))
     ink = float(gray.max())
     contrast = ink - bg
     if contrast <= 1e-6:
-        return np.zeros_like(gray), 0.0
+        return np.zeros_like(gray), 0.0, sigma
     x = np.clip((gray - bg) / contrast, 0.0, 1.0)
-    return x, contrast
+    return x, contrast, sigma
 
 
 def _bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -173,11 +175,13 @@ def _blank(spec: InputSpec, reason: str) -> PreparedImage:
 
 
 def _prepare_digit(gray: np.ndarray, spec: InputSpec) -> PreparedImage:
-    x, contrast = _ink_on_dark(gray)
-    if contrast < MIN_CONTRAST:
+    x, contrast, sigma = _ink_on_dark(gray)
+    if contrast < max(MIN_CONTRAST, 6.0 * sigma):
         return _blank(spec, "nothing to classify: the image is blank")
-    # A faint floor removes paper texture and JPEG noise before measuring the ink.
-    x = np.clip((x - 0.15) / 0.85, 0.0, 1.0)
+    # A floor above the paper's noise removes texture and JPEG/sensor noise, which would
+    # otherwise average into a grey haze when the image is shrunk.
+    floor = min(0.6, max(0.15, 3.0 * sigma / contrast))
+    x = np.clip((x - floor) / (1.0 - floor), 0.0, 1.0)
     box = _bbox(x > 0.35)
     if box is None:
         return _blank(spec, "nothing to classify: the image is blank")

@@ -56,7 +56,8 @@ class TrainConfig:
     scale: float = 0.12  # zoom range (+/-, relative)
     shear_deg: float = 10.0
     shift: float = 0.10  # translation range (+/-, fraction of the image)
-    elastic: float = 1.5  # smooth elastic warp amplitude, px (Simard et al. 2003); 0 = off
+    elastic: float = 1.0  # smooth elastic warp amplitude, px (Simard et al. 2003); 0 = off
+    ema_decay: float = 0.0  # exponential moving average of weights for eval/saving; 0 = off
     val_fraction: float = 0.1  # carved out of the training data for checkpoint choice
     seed: int = 0
     device: str = "auto"
@@ -77,6 +78,7 @@ class TrainConfig:
             (0 <= self.val_fraction < 0.9, f"validation fraction must be in [0, 0.9), not {self.val_fraction}"),
             (self.precision in ("auto", "fp32", "bf16"), "precision must be auto, fp32 or bf16"),
             (self.limit >= 0, "limit must be >= 0"),
+            (0 <= self.ema_decay < 1, "EMA decay must be in [0, 1)"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -176,7 +178,7 @@ def augment_batch(x: torch.Tensor, cfg: TrainConfig, gen: torch.Generator, borde
     )
     grid = F.affine_grid(theta.to(x.device), [b, 1, h, w], align_corners=False)
     if cfg.elastic > 0:
-        coarse = torch.randn(b, 2, 4, 4, generator=gen).to(x.device)
+        coarse = torch.randn(b, 2, 3, 3, generator=gen).to(x.device)
         field_ = F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=False)
         grid = grid + field_.permute(0, 2, 3, 1) * (cfg.elastic * 2.0 / h)
     return F.grid_sample(
@@ -318,9 +320,32 @@ class Trainer:
             for k, v in state.items():
                 if isinstance(v, torch.Tensor):
                     state[k] = v.to(device)
+        self._ema = {k: v.to(device) for k, v in self._ema.items()}
         self._train_x = self._train_x.to(device)
         self._train_y = self._train_y.to(device)
         self._autocast = autocast_dtype(device, self.config.precision)
+
+    def _ema_pairs(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        assert self.model is not None
+        live = self.model.state_dict()
+        return [(self._ema[k], v) for k, v in live.items()]
+
+    def _ema_update(self, step: int) -> None:
+        """EMA of weights (and a copy of BN statistics), warmed up over the first steps."""
+        d = min(self.config.ema_decay, (1 + step) / (10 + step))
+        with torch.no_grad():
+            floats = [(e, v) for e, v in self._ema_pairs() if e.is_floating_point()]
+            torch._foreach_lerp_([e for e, _ in floats], [v for _, v in floats], 1 - d)
+            for e, v in self._ema_pairs():
+                if not e.is_floating_point():
+                    e.copy_(v)
+
+    def _eval_state(self) -> dict:
+        """The weights to evaluate and save: the EMA when enabled, else the live ones."""
+        assert self.model is not None
+        if self._ema:
+            return self._ema
+        return self.model.state_dict()
 
     def _save_checkpoint(self, epoch_done: int, best: _Best) -> None:
         if self.checkpoint is None:
@@ -330,6 +355,7 @@ class Trainer:
             "format": 1,
             "epoch": epoch_done,
             "model": {k: v.cpu() for k, v in self.model.state_dict().items()},
+            "ema": {k: v.cpu() for k, v in self._ema.items()},
             "optimizer": _to_cpu(self._opt.state_dict()),
             "scheduler": self._sched.state_dict(),
             "best_acc": best.acc,
@@ -370,6 +396,9 @@ class Trainer:
             self._sched.load_state_dict(state["scheduler"])
         except (KeyError, RuntimeError, ValueError) as e:
             raise TrainingError(f"{path}: checkpoint does not fit this model ({e})") from None
+        if self._ema and state.get("ema"):
+            for k, v in state["ema"].items():
+                self._ema[k].copy_(v)
         self.history = list(state.get("history", []))
         best.acc = float(state.get("best_acc", -1.0))
         be = int(state.get("best_epoch", -1))
@@ -427,6 +456,9 @@ class Trainer:
         self.model = build_model(cfg.arch, n_classes, data.spec)
         if cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        self._ema: dict[str, torch.Tensor] = {}
+        if cfg.ema_decay > 0:
+            self._ema = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         self._train_x = data.images[train_idx]
         self._train_y = data.labels[train_idx]
         val_x, val_y = data.images[val_idx], data.labels[val_idx]
@@ -514,6 +546,8 @@ class Trainer:
                     )
                     continue
                 self._sched.step()
+                if self._ema:
+                    self._ema_update(epoch * steps_per_epoch + step)
                 with torch.no_grad():
                     run_correct += int((out.argmax(1) == yb).sum())
                 run_loss += loss_value * len(yb)
@@ -535,6 +569,10 @@ class Trainer:
             # --- end of epoch: evaluate, remember the best, checkpoint --------------------
             train_loss = run_loss / max(run_n, 1)
             train_acc = run_correct / max(run_n, 1)
+            live = None
+            if self._ema:  # judge (and keep) the averaged weights
+                live = {k: v.clone() for k, v in self.model.state_dict().items()}
+                self.model.load_state_dict(self._ema)
             if len(val_x):
                 val_loss, val_acc, confusion = evaluate(
                     self.model, val_x, val_y, n_classes, autocast=self._autocast, channels_last=cfg.channels_last
@@ -550,6 +588,8 @@ class Trainer:
             if is_best:
                 best.acc, best.epoch = score, epoch
                 best.state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+            if live is not None:
+                self.model.load_state_dict(live)
             self.history.append(
                 {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
                  "val_loss": val_loss, "val_acc": val_acc}
