@@ -1,0 +1,364 @@
+"""The trainer: events a UI can draw, files a user keeps, controls that work from
+another thread, and faults (diverged loss, lost GPU, full disk) that keep progress."""
+
+from __future__ import annotations
+
+import errno
+import os
+import queue
+import threading
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from app.core import training
+from app.core.modelio import card_path, load_model
+from app.core.training import (
+    EpochEvent,
+    FinishedEvent,
+    StateEvent,
+    StepEvent,
+    TrainConfig,
+    Trainer,
+    TrainingError,
+    with_overrides,
+)
+from tests.helpers.data import drawn_digits
+
+# 240 drawn digits, 10% validation: 216 training images = 6 steps of 32 per epoch.
+TINY = TrainConfig(
+    arch="resnet-mnist-small", epochs=2, batch_size=32, seed=0, device="cpu", threads=1
+)
+STEPS = 6
+WAIT = 120  # s: a deadline for a background run's next event, not a speed target
+
+
+@pytest.fixture(scope="module")
+def data():
+    return drawn_digits()
+
+
+def run_all(trainer: Trainer) -> list:
+    return list(trainer.run())
+
+
+def weights(path) -> dict[str, torch.Tensor]:
+    return load_file(str(path))
+
+
+# --- a normal run ------------------------------------------------------------------------------
+
+
+def test_tiny_run_reports_progress_and_writes_model_card_and_checkpoint(tmp_path, data):
+    out = tmp_path / "m.safetensors"
+    events = run_all(Trainer(TINY, data, out=out, command="python -m app train ..."))
+    assert isinstance(events[0], StateEvent) and events[0].state == "running"
+    steps = [e for e in events if isinstance(e, StepEvent)]
+    epochs = [e for e in events if isinstance(e, EpochEvent)]
+    assert [s.global_step for s in steps] == list(range(2 * STEPS))
+    assert all(s.total_steps == 2 * STEPS and s.steps_per_epoch == STEPS for s in steps)
+    assert all(torch.isfinite(torch.tensor(s.loss)) and s.lr > 0 for s in steps)
+    assert steps[-1].eta_s == 0
+    assert [e.epoch for e in epochs] == [0, 1]
+    for e in epochs:
+        assert len(e.confusion) == 10 and sum(map(sum, e.confusion)) == 24  # validation images
+        assert len(e.per_class_acc) == 10 and 0 <= e.val_acc <= 1
+    finished = events[-1]
+    assert isinstance(finished, FinishedEvent) and finished.status == "completed"
+    assert finished.epochs_done == 2 and finished.model_path == str(out)
+    model, card = load_model(out)
+    assert card.arch == "resnet-mnist-small" and card.classes == [str(i) for i in range(10)]
+    assert card.train_samples == 216 and card.command == "python -m app train ..."
+    assert card.metrics["epochs_trained"] == 2 and card.recipe["seed"] == 0
+    ckpt = torch.load(out.with_suffix(".ckpt"), weights_only=True)
+    assert ckpt["epoch"] == 2 and len(ckpt["history"]) == 2
+
+
+def test_saved_model_is_the_best_validation_epoch(tmp_path, data):
+    out = tmp_path / "m.safetensors"
+    events = run_all(Trainer(with_overrides(TINY, epochs=3), data, out=out))
+    best = [e for e in events if isinstance(e, EpochEvent) and e.best][-1]
+    assert events[-1].best_epoch == best.epoch
+    assert events[-1].best_val_acc == best.val_acc
+
+
+@pytest.mark.slow
+def test_same_seed_gives_identical_weights_and_another_seed_does_not(tmp_path, data):
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        run_all(
+            Trainer(with_overrides(TINY, seed=seed), data, out=tmp_path / f"{name}.safetensors")
+        )
+    a, b, c = (weights(tmp_path / f"{n}.safetensors") for n in "abc")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+@pytest.mark.slow
+def test_resuming_a_stopped_run_gives_the_same_model_as_an_uninterrupted_one(tmp_path, data):
+    cfg = with_overrides(TINY, epochs=3)
+    run_all(Trainer(cfg, data, out=tmp_path / "straight.safetensors"))
+    stopped = Trainer(cfg, data, out=tmp_path / "resumed.safetensors")
+    for ev in stopped.run():
+        if isinstance(ev, EpochEvent):
+            stopped.cancel()  # stop after the first epoch's checkpoint
+    assert ev.status == "stopped" and ev.epochs_done == 1
+    ckpt = tmp_path / "resumed.ckpt"
+    events = run_all(Trainer(cfg, data, out=tmp_path / "resumed.safetensors", resume=ckpt))
+    assert [e.epoch for e in events if isinstance(e, EpochEvent)] == [1, 2]
+    assert events[-1].status == "completed" and events[-1].epochs_done == 3
+    a, b = weights(tmp_path / "straight.safetensors"), weights(tmp_path / "resumed.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_run_without_validation_judges_on_training_data(tmp_path, data):
+    events = run_all(
+        Trainer(with_overrides(TINY, val_fraction=0.0, epochs=1), data, out=tmp_path / "m")
+    )
+    epoch = next(e for e in events if isinstance(e, EpochEvent))
+    assert epoch.val_acc is None and sum(map(sum, epoch.confusion)) == 240
+    assert events[-1].model_path is not None
+
+
+def test_limit_trains_on_a_subset(tmp_path, data):
+    events = run_all(Trainer(with_overrides(TINY, limit=100, epochs=1), data))
+    assert next(e for e in events if isinstance(e, StepEvent)).steps_per_epoch == 90 // 32
+    assert events[-1].model_path is None  # no output file asked for
+
+
+# --- controls from another thread --------------------------------------------------------------
+
+
+class Background:
+    """Runs a trainer in a thread (as the GUI does) and hands its events over a queue."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+        self.events: queue.Queue = queue.Queue()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            for ev in self.trainer.run():
+                self.events.put(ev)
+        except BaseException as e:  # noqa: BLE001 - handed to the test
+            self.error = e
+        finally:
+            self.events.put(None)
+
+    def next_matching(self, pred) -> object:
+        while True:
+            ev = self.events.get(timeout=WAIT)
+            assert ev is not None, f"run ended early ({self.error!r})"
+            if pred(ev):
+                return ev
+
+    def rest(self) -> list:
+        out = []
+        while (ev := self.events.get(timeout=WAIT)) is not None:
+            out.append(ev)
+        self.thread.join(WAIT)
+        assert not self.thread.is_alive()
+        return out
+
+
+def is_state(name):
+    return lambda e: isinstance(e, StateEvent) and e.state == name
+
+
+def test_pause_resume_and_cancel_from_another_thread(tmp_path, data):
+    run = Background(Trainer(with_overrides(TINY, epochs=200), data, out=tmp_path / "m"))
+    run.next_matching(lambda e: isinstance(e, StepEvent))
+    run.trainer.pause()
+    run.next_matching(is_state("paused"))
+    assert run.trainer.paused
+    # While paused the run waits: the next thing it reports is that it resumed.
+    run.trainer.resume()
+    assert is_state("resumed")(run.events.get(timeout=WAIT))
+    step = run.next_matching(lambda e: isinstance(e, StepEvent))
+    run.trainer.cancel()
+    rest = run.rest()
+    finished = rest[-1]
+    assert isinstance(finished, FinishedEvent) and finished.status == "stopped"
+    assert finished.epochs_done < 200 and step.epoch < 199
+
+
+def test_cancel_while_paused_stops_the_run(data):
+    run = Background(Trainer(with_overrides(TINY, epochs=200), data))
+    run.next_matching(lambda e: isinstance(e, StepEvent))
+    run.trainer.pause()
+    run.next_matching(is_state("paused"))
+    run.trainer.cancel()
+    rest = run.rest()
+    assert rest[-1].status == "stopped"
+    assert not any(is_state("resumed")(e) for e in rest)
+
+
+def test_device_switch_between_steps_keeps_training(tmp_path, data, monkeypatch):
+    trainer = Trainer(with_overrides(TINY, epochs=2), data, out=tmp_path / "m")
+    events = []
+    for ev in trainer.run():
+        events.append(ev)
+        if isinstance(ev, StepEvent) and ev.global_step == 2:
+            trainer.set_device("cpu")  # the same device: nothing to move
+            trainer.set_device("cpu:0")  # another name for it: moved, and said so
+    moved = [e for e in events if is_state("device")(e)]
+    assert len(moved) == 1 and "cpu" in moved[0].message
+    assert events[-1].status == "completed"
+    assert len([e for e in events if isinstance(e, StepEvent)]) == 2 * STEPS
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        trainer.set_device("cuda")
+
+
+# --- faults ------------------------------------------------------------------------------------
+
+
+def fail_augment_at(monkeypatch, call: int, make):
+    """Makes the `call`-th training step's batch bad (`make(batch)` returns or raises)."""
+    real = training.augment_batch
+    calls = {"n": 0}
+
+    def augment(x, *args, **kwargs):
+        calls["n"] += 1
+        out = real(x, *args, **kwargs)
+        return make(out) if calls["n"] == call else out
+
+    monkeypatch.setattr(training, "augment_batch", augment)
+    return calls
+
+
+def test_diverged_loss_stops_with_the_step_and_advice_and_keeps_the_checkpoint(
+    tmp_path, data, monkeypatch
+):
+    fail_augment_at(monkeypatch, STEPS + 2, lambda x: x * float("nan"))  # epoch 2, step 2
+    out = tmp_path / "m.safetensors"
+    trainer = Trainer(with_overrides(TINY, epochs=3), data, out=out)
+    seen = []
+    with pytest.raises(TrainingError) as info:
+        for ev in trainer.run():
+            seen.append(ev)
+    msg = str(info.value)
+    assert "nan" in msg and "epoch 2, step 2" in msg and "lower learning rate" in msg
+    assert [e.epoch for e in seen if isinstance(e, EpochEvent)] == [0]
+    ckpt = torch.load(out.with_suffix(".ckpt"), weights_only=True)
+    assert ckpt["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+    assert not out.exists()
+    # ... and the run can go on from that checkpoint.
+    monkeypatch.undo()
+    events = run_all(
+        Trainer(with_overrides(TINY, epochs=3), data, out=out, resume=out.with_suffix(".ckpt"))
+    )
+    assert events[-1].status == "completed"
+
+
+def test_device_failure_pauses_with_progress_kept_and_resumes(tmp_path, data, monkeypatch):
+    def oom(_):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    fail_augment_at(monkeypatch, STEPS + 3, oom)  # epoch 2, step 3
+    trainer = Trainer(TINY, data, out=tmp_path / "m")
+    events = []
+    for ev in trainer.run():
+        events.append(ev)
+        if is_state("problem")(ev):
+            assert trainer.paused
+            assert "epoch 2, step 3" in ev.message and "out of memory" in ev.message
+            assert "resume" in ev.message
+        if is_state("paused")(ev):
+            trainer.resume()  # e.g. after switching to the CPU
+    states = [e.state for e in events if isinstance(e, StateEvent)]
+    assert states == ["running", "problem", "paused", "resumed"]
+    steps = [e for e in events if isinstance(e, StepEvent)]
+    assert [s.global_step for s in steps] == list(range(2 * STEPS))  # the failed step ran again
+    assert events[-1].status == "completed" and events[-1].epochs_done == 2
+
+
+def test_a_bug_is_not_mistaken_for_a_device_failure(data, monkeypatch):
+    def bug(_):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    fail_augment_at(monkeypatch, 2, bug)
+    with pytest.raises(RuntimeError, match="shapes"):
+        run_all(Trainer(TINY, data))
+
+
+def test_disk_full_while_checkpointing_is_a_training_error(tmp_path, data, monkeypatch):
+    real = os.fsync
+
+    def fsync(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(TrainingError, match="cannot write checkpoint .*No space left"):
+        run_all(Trainer(TINY, data, out=tmp_path / "m"))
+    monkeypatch.setattr(os, "fsync", real)
+    assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
+
+
+# --- settings ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"arch": "vgg"}, "unknown architecture"),
+        ({"epochs": 0}, "epochs must be 1..1000, not 0"),
+        ({"batch_size": 0}, "batch size"),
+        ({"lr": 0.0}, "learning rate"),
+        ({"lr": float("nan")}, "learning rate"),
+        ({"lr": 1e6}, "learning rate must be in \\(0, 10\\]"),
+        ({"weight_decay": -1.0}, "weight decay"),
+        ({"label_smoothing": 1.0}, "label smoothing"),
+        ({"val_fraction": 0.95}, "validation fraction"),
+        ({"precision": "fp8"}, "precision"),
+        ({"limit": -5}, "limit"),
+    ],
+)
+def test_invalid_settings_are_refused_with_the_reason(data, change, message):
+    with pytest.raises(TrainingError, match=message):
+        Trainer(with_overrides(TINY, **change), data)
+
+
+def test_unusable_device_and_too_little_data_are_refused(data):
+    with pytest.raises(ValueError, match="unknown device"):
+        Trainer(with_overrides(TINY, device="tpu"), data)
+    with pytest.raises(TrainingError, match="at least 2 training images"):
+        Trainer(TINY, data.subset(torch.tensor([0])))
+
+
+def test_resuming_with_other_settings_names_the_setting(tmp_path, data):
+    run_all(Trainer(with_overrides(TINY, epochs=1), data, out=tmp_path / "m"))
+    with pytest.raises(TrainingError, match="batch_size=32, this run has 16"):
+        run_all(
+            Trainer(with_overrides(TINY, epochs=1, batch_size=16), data, resume=tmp_path / "m.ckpt")
+        )
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage" * 10, b"PK\x03\x04" + b"\x00" * 30])
+def test_resuming_from_a_broken_checkpoint_is_refused(tmp_path, data, content):
+    (tmp_path / "bad.ckpt").write_bytes(content)
+    with pytest.raises(TrainingError, match="not a valid checkpoint"):
+        run_all(Trainer(TINY, data, resume=tmp_path / "bad.ckpt"))
+    with pytest.raises(TrainingError, match="checkpoint not found"):
+        run_all(Trainer(TINY, data, resume=tmp_path / "missing.ckpt"))
+
+
+def test_a_checkpoint_holding_arbitrary_objects_is_not_unpickled(tmp_path, data):
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("touch " + str(tmp_path / "pwned"),))
+
+    torch.save({"config": {}, "epoch": Evil()}, tmp_path / "evil.ckpt")
+    with pytest.raises(TrainingError, match="not a valid checkpoint"):
+        run_all(Trainer(TINY, data, resume=tmp_path / "evil.ckpt"))
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_card_is_written_beside_the_weights(tmp_path, data):
+    run_all(Trainer(with_overrides(TINY, epochs=1), data, out=tmp_path / "sub" / "m.safetensors"))
+    assert card_path(tmp_path / "sub" / "m.safetensors").is_file()
