@@ -86,7 +86,7 @@ def classify_tab(qtbot, shipped_model):
     tab = ClassifyTab()
     qtbot.addWidget(tab)
     tab.resize(1000, 700)
-    with qtbot.waitSignal(tab.model_loaded, timeout=30_000):
+    with qtbot.waitSignal(tab.model_loaded, timeout=60_000):
         tab.set_model(str(shipped_model))
     tab.show()
     qtbot.waitExposed(tab)
@@ -101,7 +101,7 @@ def main_window(qtbot, shipped_model):
 
     window = MainWindow()
     qtbot.addWidget(window)
-    with qtbot.waitSignal(window.classify_tab.model_loaded, timeout=30_000):
+    with qtbot.waitSignal(window.classify_tab.model_loaded, timeout=60_000):
         window.show()
     qtbot.waitExposed(window)
     yield window

@@ -151,8 +151,8 @@ class ClassifyTab(QWidget):
 
         top = QHBoxLayout()
         top.setSpacing(14)
-        top.addWidget(_card(left), 5)
-        top.addWidget(_card(self.result, 18), 6)
+        top.addWidget(_card(left), 1)
+        top.addWidget(_card(self.result, 18), 1)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 12, 12, 12)
@@ -186,7 +186,9 @@ class ClassifyTab(QWidget):
         self.model_loaded.emit(path, self._model_summary, device)
 
     def _on_model_failed(self, path: str, message: str) -> None:
-        self.banner.show_message(f"Could not load the model: {message}")
+        # The worker keeps its previous model, so say which one still answers.
+        still = f" Still using {Path(self._model_path).stem}." if self._model_path else ""
+        self.banner.show_message(f"Could not load the model: {message}{still}")
         self.model_failed.emit(message)
 
     # --- canvas -----------------------------------------------------------------------------

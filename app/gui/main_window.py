@@ -48,6 +48,7 @@ class MainWindow(QMainWindow):
         self.model_label = QLabel("No model")
         self.model_label.setObjectName("modelStatus")
         self.device_label = QLabel("Inference: –")
+        self.device_label.setToolTip("Where the Classify tab runs the model")
         self.device_label.setObjectName("deviceStatus")
         self.statusBar().addPermanentWidget(self.model_label)
         self.statusBar().addPermanentWidget(self.device_label)
@@ -129,6 +130,7 @@ class MainWindow(QMainWindow):
         self._show_classify()
 
     def _on_model_loaded(self, path: str, summary: str, device: str) -> None:
+        self.statusBar().showMessage(f"Loaded {Path(path).stem}", 3000)
         self.model_label.setText(f"Model: {summary}")
         self.model_label.setToolTip(path)
         self.device_label.setText(f"Inference: {device.upper()}")
@@ -136,9 +138,13 @@ class MainWindow(QMainWindow):
         self.model_selector.select_path(path, emit=False)
 
     def _on_model_failed(self, message: str) -> None:
-        self.model_label.setText("Model: not loaded")
-        self.model_label.setToolTip(message)
         self.statusBar().showMessage("Could not load the model", 8000)
+        current = self.classify_tab.model_path()
+        if current:  # the previous model still classifies: show that in the list
+            self.model_selector.select_path(current, emit=False)
+        else:
+            self.model_label.setText("Model: not loaded")
+            self.model_label.setToolTip(message)
 
     # --- lifetime ---------------------------------------------------------------------------
 
