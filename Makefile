@@ -31,6 +31,19 @@ model: $(STAMP)
 evaluate: $(STAMP)
 	$(PY) -m app evaluate --dataset mnist --data-dir $(MNIST)
 
+# Benchmarks (bench/, docs/performance.md): not tests, CI does not run them. Each script
+# prints a table and writes bench/results/NAME.json. Time-to-accuracy trains four
+# models (about an hour on 2 cores); `make bench BENCH_TTA=` skips it.
+BENCH_TTA ?= --budget-s 900
+bench: $(STAMP)
+	$(PY) bench/train_throughput.py
+	$(PY) bench/inference_latency.py
+	$(PY) bench/memory.py
+	QT_QPA_PLATFORM=offscreen $(PY) bench/gui_responsiveness.py
+	$(PY) bench/startup.py --source
+	if [ -x dist/resnet-studio/resnet-studio ]; then $(PY) bench/startup.py; fi
+	$(if $(BENCH_TTA),$(PY) bench/time_to_accuracy.py $(BENCH_TTA))
+
 # The packaged app (docs/packaging.md): the folder dist/resnet-studio/ holding the
 # executable `resnet-studio`, built from this venv's torch. RESNET_STUDIO_ONEFILE=1 builds
 # one self-extracting file dist/onefile/resnet-studio instead; RESNET_STUDIO_SLIM=0 keeps
