@@ -90,12 +90,13 @@ def main(argv: list[str] | None = None) -> int:
     app.processEvents()
     _install_excepthook()
 
-    from app.gui.main_window import MainWindow  # imports torch via the Train tab
+    from app.gui.main_window import MainWindow
 
-    window = MainWindow()
+    window = MainWindow(defer_train_tab=True)
     if os.environ.get("RESNET_STUDIO_EXIT_AFTER_SHOWN"):
         window.winId()  # creates the native window, so the probe sees its first expose
         window.windowHandle().installEventFilter(_ShownProbe(window))
     window.show()
     splash.finish(window)
+    QTimer.singleShot(150, window.load_train_tab)  # after the first paint
     return int(app.exec())

@@ -10,6 +10,7 @@ import threading
 import time
 from dataclasses import dataclass
 from itertools import count
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -178,6 +179,9 @@ class InferenceWorker(QObject):
     @Slot(str)
     def _load(self, path: str) -> None:
         if self._stopping.is_set():
+            return
+        if not Path(path).with_suffix(".safetensors").is_file():
+            self.model_failed.emit(path, f"{path}: model file not found")
             return
         try:
             from app.core.modelio import Predictor

@@ -12,14 +12,19 @@ from app.core import resources
 from app.gui.classify_tab import ClassifyTab
 from app.gui.model_selector import ModelSelector
 from app.gui.settings import DEFAULTS, AppSettings
-from app.gui.train_tab import TrainTab
 
 
 class MainWindow(QMainWindow):
     """ResNet Studio's window. `MainWindow()` opens with the last used model, else the
-    shipped one; `model_path` overrides both."""
+    shipped one; `model_path` overrides both.
 
-    def __init__(self, model_path: str | None = None, settings: AppSettings | None = None) -> None:
+    `defer_train_tab=True` (the app's start-up) shows a placeholder Train tab until
+    `load_train_tab()`: the trainer imports torch, which should not delay the window.
+    """
+
+    def __init__(
+        self, model_path: str | None = None, settings: AppSettings | None = None, defer_train_tab: bool = False
+    ) -> None:
         super().__init__()
         self.setObjectName("mainWindow")
         self.setWindowTitle("ResNet Studio")
@@ -27,12 +32,14 @@ class MainWindow(QMainWindow):
 
         self.model_selector = ModelSelector()
         self.classify_tab = ClassifyTab(pen_width=self.settings.pen_width)
-        self.train_tab = TrainTab()
+        self.train_tab = None
         self.tabs = QTabWidget()
         self.tabs.setObjectName("tabs")
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.classify_tab, "Classify")
-        self.tabs.addTab(self.train_tab, "Train")
+        placeholder = QLabel("Loading the trainer…")
+        placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.tabs.addTab(placeholder, "Train")
         self.setCentralWidget(self.tabs)
 
         toolbar = QToolBar("Model")
@@ -55,6 +62,8 @@ class MainWindow(QMainWindow):
 
         self._build_actions()
         self._wire()
+        if not defer_train_tab:
+            self.load_train_tab()
         if self.settings.geometry is None or not self.restoreGeometry(self.settings.geometry):
             self.resize(*DEFAULTS.window_size)
         self._choose_initial_model(model_path)
@@ -115,6 +124,20 @@ class MainWindow(QMainWindow):
         tab.model_loaded.connect(self._on_model_loaded)
         tab.model_failed.connect(self._on_model_failed)
         tab.status_message.connect(lambda text: self.statusBar().showMessage(text, 5000))
+
+    def load_train_tab(self) -> None:
+        """Creates the Train tab in place of its placeholder (idempotent)."""
+        if self.train_tab is not None:
+            return
+        from app.gui.train_tab import TrainTab  # imports torch
+
+        current = self.tabs.currentIndex()
+        self.train_tab = TrainTab()
+        placeholder = self.tabs.widget(1)
+        self.tabs.removeTab(1)
+        placeholder.deleteLater()
+        self.tabs.insertTab(1, self.train_tab, "Train")
+        self.tabs.setCurrentIndex(current)
         self.train_tab.model_saved.connect(self.model_selector.add_model)
         self.train_tab.use_model_requested.connect(self._use_model)
 
@@ -153,7 +176,8 @@ class MainWindow(QMainWindow):
         self.settings.pen_width = self.classify_tab.canvas.pen_width()
         self.settings.sync()
         self.classify_tab.shutdown()
-        self.train_tab.shutdown()
+        if self.train_tab is not None:
+            self.train_tab.shutdown()
         super().closeEvent(event)
 
 

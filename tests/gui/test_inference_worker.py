@@ -41,7 +41,7 @@ def test_live_requests_run_in_the_worker_and_the_latest_wins(inference, qtbot):
 def test_a_missing_model_is_reported_readably(inference, qtbot, tmp_path):
     with qtbot.waitSignal(inference.worker.model_failed, timeout=30_000) as blocker:
         inference.worker.load_model(str(tmp_path / "nope.safetensors"))
-    assert "nope" in blocker.args[1] and "missing" in blocker.args[1]
+    assert "nope" in blocker.args[1] and "not found" in blocker.args[1]
 
 
 def test_shutdown_stops_a_running_batch(inference, qtbot, tmp_path):
