@@ -125,7 +125,7 @@ class ConfusionView(QWidget):
             p.fillRect(br, _mix(base, text, 0.08))
             p.fillRect(QRectF(br.x(), br.y(), br.width() * acc, br.height()), _mix(base, CORRECT, 0.35 + 0.65 * acc))
             p.setPen(text)
-            p.drawText(br, Qt.AlignmentFlag.AlignCenter, f"{acc:.0%}" if acc < 0.995 else f"{acc:.1%}")
+            p.drawText(br, Qt.AlignmentFlag.AlignCenter, f"{acc:.0%}")
         # axis captions
         p.setPen(pal.color(pal.ColorRole.PlaceholderText))
         p.drawText(QRectF(x0, y0 + n * cell + 2, n * cell, fm.height() + 2), Qt.AlignmentFlag.AlignCenter, "predicted")

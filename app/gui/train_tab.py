@@ -201,8 +201,8 @@ class TrainTab(QWidget):
         self.log.setPlaceholderText("Training log")
 
         bottom = QHBoxLayout()
-        bottom.addWidget(self.confusion, 3)
-        bottom.addWidget(self.log, 2)
+        bottom.addWidget(self.confusion, 1)
+        bottom.addWidget(self.log, 1)
         right = QVBoxLayout()
         right.addWidget(self.error_banner)
         right.addWidget(self.problem_banner)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from app.core.training import EpochEvent, StepEvent
@@ -22,7 +23,7 @@ TRAIN_ACC = (33, 118, 210)
 VAL_ACC = (230, 120, 20)
 
 
-def _plot(name: str, title: str, y_label: str) -> pg.PlotWidget:
+def _plot(name: str, title: str, y_label: str, legend_offset: tuple[int, int]) -> pg.PlotWidget:
     w = pg.PlotWidget()
     w.setObjectName(name)
     w.setBackground(None)
@@ -31,21 +32,30 @@ def _plot(name: str, title: str, y_label: str) -> pg.PlotWidget:
     item.setLabel("bottom", "epoch")
     item.setLabel("left", y_label)
     item.showGrid(x=True, y=True, alpha=0.15)
-    item.addLegend(offset=(-8, 8), labelTextSize="8pt")
+    item.addLegend(offset=legend_offset, labelTextSize="8pt")
     item.setMenuEnabled(False)
     w.setMinimumSize(240, 180)
     return w
 
 
 class TrainingPlots(QWidget):
-    """Loss (per step raw + EMA, validation per epoch) and accuracy (per epoch) plots."""
+    """Loss (per step raw + EMA, validation per epoch) and accuracy (per epoch) plots.
+
+    Signals:
+        updated(): new points were drawn.
+    """
+
+    updated = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("trainingPlots")
-        self.loss_plot = _plot("lossPlot", "Loss", "cross-entropy")
-        self.accuracy_plot = _plot("accuracyPlot", "Accuracy", "%")
+        self.loss_plot = _plot("lossPlot", "Loss", "cross-entropy (log scale)", (-8, 8))
+        self.accuracy_plot = _plot("accuracyPlot", "Accuracy", "%", (-8, -8))
         li = self.loss_plot.getPlotItem()
+        # Log scale: the first epochs' losses (BN statistics still settling) can be 10x
+        # the later ones and would flatten everything else on a linear axis.
+        li.setLogMode(y=True)
         li.setDownsampling(auto=True, mode="peak")
         li.setClipToView(True)
         self.raw_curve = li.plot(pen=pg.mkPen(RAW, width=1), name="step")
@@ -99,6 +109,7 @@ class TrainingPlots(QWidget):
         x = np.asarray(self._step_x)
         self.raw_curve.setData(x, np.asarray(self._step_y))
         self.smooth_curve.setData(x, np.asarray(self._smooth_y))
+        self.updated.emit()
 
     def add_epoch(self, ev: EpochEvent) -> None:
         """Appends the epoch's validation loss and training/validation accuracy."""
@@ -115,3 +126,4 @@ class TrainingPlots(QWidget):
             self._val_acc.append(100.0 * ev.val_acc)
             self.val_acc_curve.setData(self._val_acc_x, self._val_acc)
         self.accuracy_plot.getPlotItem().setXRange(0.5, max(x, 1.0) + 0.5, padding=0)
+        self.updated.emit()

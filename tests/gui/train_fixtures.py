@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import shiboken6
 
 from app.gui import trainer_thread
 
@@ -49,7 +50,8 @@ def no_dangling_trainer_threads(monkeypatch):
 
     monkeypatch.setattr(trainer_thread.TrainerThread, "start", start)
     yield started
-    dangling = [t for t in started if t.isRunning()]
+    # A deleted thread was deleted after it finished (TrainTab uses deleteLater).
+    dangling = [t for t in started if shiboken6.isValid(t) and t.isRunning()]
     for t in dangling:
         t.cancel()
         t.wait(30_000)
