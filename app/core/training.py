@@ -45,9 +45,9 @@ class TrainConfig:
     """Every knob of a run, with the defaults of the shipped digit recipe."""
 
     arch: str = "resnet-mnist"
-    epochs: int = 30
-    batch_size: int = 128
-    lr: float = 0.2  # peak of the one-cycle schedule (SGD, Nesterov momentum 0.9)
+    epochs: int = 40
+    batch_size: int = 64
+    lr: float = 0.1  # peak of the one-cycle schedule (SGD, Nesterov momentum 0.9)
     weight_decay: float = 5e-4
     label_smoothing: float = 0.1  # soft targets generalize better from 5k samples
     warmup_fraction: float = 0.15  # share of steps spent ramping the lr up
@@ -57,7 +57,7 @@ class TrainConfig:
     shear_deg: float = 10.0
     shift: float = 0.10  # translation range (+/-, fraction of the image)
     elastic: float = 1.0  # smooth elastic warp amplitude, px (Simard et al. 2003); 0 = off
-    ema_decay: float = 0.0  # exponential moving average of weights for eval/saving; 0 = off
+    ema_decay: float = 0.998  # EMA of weights, used for eval and saving (+0.16% on MNIST 5k); 0 = off
     val_fraction: float = 0.1  # carved out of the training data for checkpoint choice
     seed: int = 0
     device: str = "auto"
