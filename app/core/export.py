@@ -4,8 +4,10 @@ takes float images in [0, 1] shaped (N, C, H, W) prepared by `app.core.preproces
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -18,30 +20,43 @@ class ExportError(Exception):
 
 
 def export_model(model_path: str | os.PathLike, out: str | os.PathLike, fmt: str = "onnx") -> Path:
+    """Writes the model at `model_path` as ONNX or TorchScript to `out`, with its card
+    beside it (`OUT.json`).
+
+    Raises:
+        ModelFileError: the model cannot be loaded.
+        ExportError: unknown format, a missing package, or `out` cannot be written.
+    """
+    if fmt not in ("onnx", "torchscript"):
+        raise ExportError(f"unknown export format {fmt!r}; use onnx or torchscript")
+    if fmt == "onnx" and importlib.util.find_spec("onnx") is None:
+        raise ExportError(
+            "ONNX export needs the onnx package (pip install onnx); --format torchscript works without it"
+        )
     model, card = load_model(model_path)
     model.eval()
     out = Path(out)
     example = torch.zeros(1, card.input.channels, card.input.size, card.input.size)
-    out.parent.mkdir(parents=True, exist_ok=True)
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "torchscript":
-            traced = torch.jit.trace(model, example)
+            with warnings.catch_warnings():
+                # torch >= 2.9 marks jit.trace deprecated; the file it writes still loads
+                # everywhere, and the user cannot act on the warning.
+                warnings.simplefilter("ignore", FutureWarning)
+                traced = torch.jit.trace(model, example)
             traced.save(str(out))
-        elif fmt == "onnx":
+        else:
             torch.onnx.export(
                 model, (example,), str(out), input_names=["image"], output_names=["logits"],
                 dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False,
             )  # fmt: skip
-        else:
-            raise ExportError(f"unknown export format {fmt!r}; use onnx or torchscript")
-    except ExportError:
-        raise
+        card_out = out.with_suffix(out.suffix + ".json")
+        meta = card.to_dict()
+        meta["export"] = {"format": fmt, "input": "float32 (N, C, H, W) in [0, 1], prepared like MNIST"}
+        card_out.write_text(json.dumps(meta, indent=2) + "\n")
     except ImportError as e:
         raise ExportError(f"{fmt} export needs an extra package: {e}") from None
     except (OSError, RuntimeError) as e:
         raise ExportError(f"cannot export to {out}: {e}") from None
-    card_out = out.with_suffix(out.suffix + ".json")
-    meta = card.to_dict()
-    meta["export"] = {"format": fmt, "input": "float32 (N, C, H, W) in [0, 1], prepared like MNIST"}
-    card_out.write_text(json.dumps(meta, indent=2) + "\n")
     return out
