@@ -1,0 +1,53 @@
+"""Accuracy reports: the numbers match the predictions, per class and overall."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from app.core.evaluation import evaluate_model, reprepare
+from app.core.modelio import Predictor
+from tests.helpers.data import drawn_digits
+from tests.helpers.digits import MNIST_DIR, MNIST_MISSING
+from tests.helpers.models import write_model
+
+
+@pytest.fixture(scope="module")
+def predictor(tmp_path_factory):
+    return Predictor.load(write_model(tmp_path_factory.mktemp("m") / "m.safetensors"))
+
+
+def test_accuracy_and_confusion_agree_with_the_predictions(predictor):
+    data = drawn_digits(per_class=3)
+    result = evaluate_model(predictor, data)
+    preds = predictor.model(data.images.float().div(255)).argmax(1)
+    correct = int((preds == data.labels).sum())
+    assert result.n == 30 and result.accuracy == pytest.approx(correct / 30)
+    assert sum(map(sum, result.confusion)) == 30
+    assert [sum(row) for row in result.confusion] == [3] * 10
+    assert sum(result.confusion[i][i] for i in range(10)) == correct
+    for i, acc in enumerate(result.per_class):
+        assert acc == pytest.approx(result.confusion[i][i] / 3)
+    j = result.to_json()
+    assert j["n"] == 30 and set(j["per_class"]) == set(predictor.classes)
+    report = result.report()
+    assert f"({correct}/30)" in report and "per class" in report
+
+
+def test_through_preprocess_runs_every_image_through_prepare(predictor):
+    data = drawn_digits(per_class=2)
+    # drawn_digits are already prepared: preparing again must change (almost) nothing.
+    again = reprepare(data, predictor)
+    assert again.shape == data.images.shape
+    assert (again.float() - data.images.float()).abs().mean() < 3
+    assert evaluate_model(predictor, data, through_preprocess=True).through_preprocess
+
+
+@pytest.mark.skipif(not MNIST_DIR.is_dir(), reason=MNIST_MISSING)
+def test_real_mnist_images_give_a_report_for_every_class(predictor):
+    from app.core.data import load_builtin
+
+    data = load_builtin("mnist", MNIST_DIR, "test").subset(torch.arange(500))
+    result = evaluate_model(predictor, data)
+    assert result.n == 500 and len(result.per_class) == 10
+    assert "mnist" in result.dataset and result.model.endswith("m.safetensors")
