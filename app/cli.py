@@ -105,7 +105,7 @@ def _load_data(args: argparse.Namespace, split: str, spec=None, classes=None):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from app.core.data import BUILTIN, DataError
+    from app.core.data import DataError
     from app.core.modelio import ModelFileError
     from app.core.resources import user_models_dir
     from app.core.training import (
@@ -132,8 +132,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         data = _load_data(args, "train")
         test = None
         if args.eval_test:
-            test = _load_data(args, "test", data.spec, data.classes) if args.dataset in BUILTIN or True else None
-        out = Path(args.out) if args.out else user_models_dir() / f"{Path(args.dataset).name}-{args.arch}.safetensors"
+            test = _load_data(args, "test", data.spec, data.classes)
+        out = Path(args.out) if args.out else user_models_dir() / f"{Path(args.dataset).name}-{config.arch}.safetensors"
         for s in data.skipped[:20]:
             print(f"skipped {s}", file=sys.stderr)
         trainer = Trainer(
