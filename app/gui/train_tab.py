@@ -112,7 +112,8 @@ class TrainTab(QWidget):
         self._settings = settings if settings is not None else QSettings(
             QSettings.Format.IniFormat, QSettings.Scope.UserScope, "resnet-studio", "resnet-studio"
         )
-        self._thread: TrainerThread | None = None
+        self._thread: TrainerThread | None = None  # alive
+        self._latest: TrainerThread | None = None  # the run whose events are shown
         self._classes: list[str] = []
         self._last_model: str | None = None
         self._paused = False
@@ -273,13 +274,15 @@ class TrainTab(QWidget):
                   f"seed {config.seed} on {config.device}")  # fmt: skip
         self._log(f"model file: {out}" + (f" (resuming {resume})" if resume else ""))
         t = TrainerThread(config, request, out, resume, parent=self)
-        t.message.connect(self._log)
-        t.data_ready.connect(self._on_data_ready)
-        t.steps.connect(self._on_steps)
-        t.epoch.connect(self._on_epoch)
-        t.state_changed.connect(self._on_state)
-        t.training_finished.connect(self._on_training_finished)
-        t.failed.connect(self._on_failed)
+        # Queued events of an earlier run (stopped by shutdown()) may still arrive after
+        # this one started: only the latest run may draw.
+        self._latest = t
+        for signal, slot in (
+            (t.message, self._log), (t.data_ready, self._on_data_ready), (t.steps, self._on_steps),
+            (t.epoch, self._on_epoch), (t.state_changed, self._on_state),
+            (t.training_finished, self._on_training_finished), (t.failed, self._on_failed),
+        ):  # fmt: skip
+            signal.connect(lambda arg, t=t, slot=slot: self._latest is t and slot(arg))
         t.finished.connect(lambda: self._on_thread_finished(t))
         self._thread = t
         t.start()

@@ -289,3 +289,24 @@ def test_event_loop_stays_responsive_while_training(qtbot, tab, mnist_dir, warm_
     worst, beats = _max_heartbeat_gap(qtbot, tab.running_changed)
     assert beats > 20
     assert worst < 0.100, f"event loop stalled {worst * 1000:.0f} ms"
+
+
+def test_shutdown_keeps_the_checkpoint_and_resume_continues(qtbot, tab, mnist_dir, warm_torch):
+    fill_quick_run(tab, mnist_dir, epochs=3)
+    assert tab.start_training()
+    t = tab.thread_object()
+    out = t.out
+    with qtbot.waitSignal(t.epoch, timeout=TIMEOUT_MS):
+        pass
+    tab.shutdown()  # as the main window does on close
+    assert not tab.is_running() and not t.isRunning()
+    ckpt = out.with_suffix(".ckpt")
+    assert ckpt.exists(), "the checkpoint of the finished epoch is kept"
+
+    saved: list[str] = []
+    tab.model_saved.connect(saved.append)
+    with qtbot.waitSignal(tab.running_changed, timeout=TIMEOUT_MS, check_params_cb=lambda r: not r):
+        assert tab.start_training(resume=str(ckpt))
+    assert saved == [str(out)]  # the resumed run writes the model next to its checkpoint
+    assert "completed after 3 epoch(s)" in tab.log.toPlainText()
+    assert len(tab.plots.val_acc_curve.getData()[1]) <= 2  # only the resumed epochs were plotted
