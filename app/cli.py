@@ -138,7 +138,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"skipped {s}", file=sys.stderr)
         trainer = Trainer(
             config, data, out=out, checkpoint=args.checkpoint, resume=args.resume,
-            command=" ".join(["python -m app"] + [shlex.quote(a) for a in sys.argv[1:]]),
+            command=" ".join(["python -m app"] + [shlex.quote(a) for a in args.argv]),
             test_data=test,
         )  # fmt: skip
     except (DataError, TrainingError, ValueError) as e:
@@ -350,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(argv)  # the card records this command, whoever called main()
     if args.self_test:
         from app.selftest import run_self_test
 
