@@ -520,7 +520,7 @@ class Trainer:
                         loss = criterion(out.float(), yb)
                     self._opt.zero_grad(set_to_none=True)
                     loss.backward()
-                    loss_value = float(loss)
+                    loss_value = loss.item()  # float(loss) warns: the tensor requires grad
                     if not math.isfinite(loss_value):
                         raise TrainingError(
                             f"the loss became {loss_value} at epoch {epoch + 1}, step {step + 1}: "
