@@ -1,0 +1,329 @@
+"""`python -m app classify|train|evaluate|export|info`: what a user types and sees.
+
+Most tests call `main()` in-process (fast); those about the process itself (no
+traceback, a kill mid-training) run `python -m app` in a subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from app.cli import main
+from app.core.resources import default_model_path
+from tests.helpers.digits import MNIST_DIR, MNIST_MISSING, draw_digit
+from tests.helpers.models import write_model
+
+torch.set_num_threads(1)  # see tests/core/conftest.py
+REPO = Path(__file__).resolve().parents[1]
+needs_mnist = pytest.mark.skipif(not MNIST_DIR.is_dir(), reason=MNIST_MISSING)
+needs_shipped = pytest.mark.skipif(
+    not default_model_path().is_file(),
+    reason=f"shipped model not built yet ({default_model_path()}; make model)",
+)
+
+
+def run_app(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="default")
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def model_file(tmp_path):
+    return write_model(tmp_path / "model" / "digits.safetensors")
+
+
+def digit_folder(root: Path) -> dict[str, str]:
+    """Digits as people hand them over: dark ink on white paper at 60..1200 px, off
+    centre, transparent PNGs, a JPEG, in subfolders. Returns {relative path: digit}."""
+    truth = {}
+    sizes = [60, 90, 140, 200, 280, 400, 560, 800, 1000, 1200]
+    for d in range(10):
+        size = sizes[d]
+        side = 0.5 * size
+        box = (
+            (d % 3) * 0.2 * size + 0.02 * size,
+            ((d + 1) % 3) * 0.2 * size + 0.02 * size,
+            side * 0.9,
+            side,
+        )
+        plain = draw_digit(d, size, box=box, pen=max(2, side / 12))
+        name = f"paper/{d}-{size}px.png"
+        truth[name] = str(d)
+        transparent = draw_digit(d, size, ink=(20, 20, 120, 255), paper=None, mode="RGBA")
+        truth[f"alpha/{d}.png"] = str(d)
+        (root / "paper").mkdir(parents=True, exist_ok=True)
+        (root / "alpha").mkdir(parents=True, exist_ok=True)
+        plain.save(root / name)
+        transparent.save(root / f"alpha/{d}.png")
+    draw_digit(4, 500).convert("RGB").save(root / "photo.jpg", quality=85)
+    truth["photo.jpg"] = "4"
+    return truth
+
+
+# --- classify ----------------------------------------------------------------------------------
+
+
+def test_classify_json_gives_one_object_per_file_and_fails_on_a_corrupt_one(
+    model_file, tmp_path, capsys
+):
+    truth = digit_folder(tmp_path / "in")
+    (tmp_path / "in" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 30)
+    Image.new("L", (100, 100), 255).save(tmp_path / "in" / "blank.png")
+    rc = main(["classify", "--json", "--model", str(model_file), str(tmp_path / "in")])
+    out = json_lines(capsys.readouterr().out)
+    assert rc == 1  # one file failed
+    by_name = {Path(o["path"]).relative_to(tmp_path / "in").as_posix(): o for o in out}
+    assert set(by_name) == set(truth) | {"corrupt.png", "blank.png"}
+    assert set(by_name["corrupt.png"]) == {"path", "error"} and by_name["corrupt.png"]["error"]
+    assert (
+        by_name["blank.png"]["label"] is None
+        and "nothing to classify" in by_name["blank.png"]["message"]
+    )
+    for name in truth:
+        o = by_name[name]
+        assert set(o) == {"path", "label", "confidence", "top_k"}
+        assert o["label"] in [str(i) for i in range(10)] and 0 < o["confidence"] <= 1
+        assert len(o["top_k"]) == 3 and o["top_k"][0] == [o["label"], o["confidence"]]
+
+
+def test_classify_text_output_and_exit_zero_when_all_files_are_fine(model_file, tmp_path, capsys):
+    draw_digit(3, 200).save(tmp_path / "three.png")
+    assert main(["classify", "--model", str(model_file), str(tmp_path / "three.png")]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"{tmp_path / 'three.png'}: ") and "%" in line and "then" in line
+
+
+def test_classify_an_empty_folder_or_a_bad_model_is_a_clear_error(model_file, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["classify", "--model", str(model_file), str(tmp_path / "empty")]) == 1
+    assert "no image files found" in capsys.readouterr().err
+    assert main(["classify", "--model", str(tmp_path / "none.safetensors"), str(tmp_path)]) == 1
+    assert "model card missing" in capsys.readouterr().err
+
+
+@needs_shipped
+def test_shipped_model_reads_real_world_digit_files(tmp_path, capsys):
+    truth = digit_folder(tmp_path / "in")
+    (tmp_path / "in" / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 20)
+    rc = main(["classify", "--json", str(tmp_path / "in")])
+    out = {
+        Path(o["path"]).relative_to(tmp_path / "in").as_posix(): o
+        for o in json_lines(capsys.readouterr().out)
+    }
+    assert rc == 1 and "error" in out["corrupt.jpg"]
+    right = [name for name, digit in truth.items() if out[name].get("label") == digit]
+    wrong = {name: out[name].get("label") for name in truth if name not in right}
+    assert len(right) >= 0.9 * len(truth), f"misread: {wrong}"
+
+
+# --- evaluate ----------------------------------------------------------------------------------
+
+
+@needs_shipped
+@needs_mnist
+@pytest.mark.slow
+def test_shipped_model_is_over_99_percent_on_the_mnist_test_split(capsys):
+    assert main(["evaluate", "--json", "--data-dir", str(MNIST_DIR)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == 10000
+    assert result["accuracy"] >= 0.99
+    assert min(result["per_class"].values()) >= 0.97
+
+
+@needs_shipped
+@needs_mnist
+@pytest.mark.slow
+def test_shipped_model_keeps_its_accuracy_through_the_app_preprocessing(capsys):
+    # The "same preprocessing" guarantee end to end: MNIST digits handled like dropped files.
+    assert main(["evaluate", "--json", "--through-preprocess", "--data-dir", str(MNIST_DIR)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["through_preprocess"] and result["accuracy"] >= 0.985
+
+
+@needs_mnist
+def test_evaluate_a_model_with_other_classes_is_refused(tmp_path, capsys):
+    path = write_model(tmp_path / "pets", classes=["cat", "dog"])
+    assert main(["evaluate", "--model", str(path), "--data-dir", str(MNIST_DIR)]) == 1
+    assert "differ from the model" in capsys.readouterr().err
+
+
+# --- train and export --------------------------------------------------------------------------
+
+
+@needs_mnist
+@pytest.mark.slow
+def test_train_on_a_tiny_subset_writes_a_usable_model(tmp_path, capsys):
+    out = tmp_path / "tiny.safetensors"
+    rc = main([
+        "train", "--data-dir", str(MNIST_DIR), "--arch", "resnet-mnist-small", "--limit", "256",
+        "--epochs", "2", "--batch-size", "64", "--threads", "1", "--out", str(out),
+    ])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "completed: 2 epochs" in err and f"model saved: {out}" in err
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["arch"] == "resnet-mnist-small" and card["train_samples"] == 230
+    assert "--limit 256" in card["command"]
+    assert main(["classify", "--model", str(out), "--json", str(REPO / "resources")]) in (0, 1)
+
+
+def test_export_torchscript_from_the_command_line(model_file, tmp_path, capsys):
+    out = tmp_path / "digits.pt"
+    assert (
+        main(["export", "--model", str(model_file), "--format", "torchscript", "--out", str(out)])
+        == 0
+    )
+    assert f"exported {out}" in capsys.readouterr().out and out.is_file()
+
+
+def test_export_onnx_works_or_says_what_is_missing(model_file, tmp_path, capsys):
+    import importlib.util
+
+    rc = main(
+        [
+            "export",
+            "--model",
+            str(model_file),
+            "--format",
+            "onnx",
+            "--out",
+            str(tmp_path / "m.onnx"),
+        ]
+    )
+    if importlib.util.find_spec("onnx") is None:
+        assert rc == 1 and "pip install onnx" in capsys.readouterr().err
+    else:
+        assert rc == 0 and (tmp_path / "m.onnx").is_file()
+
+
+# --- info and bad arguments --------------------------------------------------------------------
+
+
+def test_info_lists_versions_devices_and_models(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("ResNet Studio ")
+    assert f"torch {torch.__version__}" in out
+    assert "devices:" in out and "cpu" in out
+    assert str(default_model_path()) in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--epochs", "0"], "epochs must be 1..1000"),
+        (["train", "--lr", "100"], "learning rate"),
+        (["train", "--arch", "vgg"], "unknown architecture"),
+        (["train", "--device", "tpu"], "unknown device"),
+        (["train", "--dataset", "/no/such/folder"], "folder not found"),
+        (["evaluate", "--model", "/no/such/model.safetensors"], "model card missing"),
+        (
+            [
+                "export",
+                "--model",
+                "/no/such/model",
+                "--format",
+                "torchscript",
+                "--out",
+                "/tmp/x.pt",
+            ],
+            "model card missing",
+        ),
+    ],
+)
+def test_bad_settings_give_one_error_line_and_exit_1(argv, message, capsys):
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["classify"],
+        ["train", "--epochs", "many"],
+        ["export", "--format", "tflite", "--out", "x"],
+        ["frobnicate"],
+    ],
+)
+def test_malformed_command_lines_are_usage_errors(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_errors_reach_the_user_without_a_traceback(tmp_path):
+    (tmp_path / "x.png").write_text("hello")
+    for args, code in (
+        (["train", "--batch-size", "0"], 1),
+        (["classify", "--model", str(tmp_path / "m.safetensors"), str(tmp_path)], 1),
+        (["train", "--epochs", "x"], 2),
+    ):
+        proc = run_app(*args)
+        assert proc.returncode == code, proc.stderr
+        assert "Traceback" not in proc.stderr and "error" in proc.stderr
+
+
+# --- a kill mid-training -----------------------------------------------------------------------
+
+
+@needs_mnist
+@pytest.mark.slow
+def test_sigkill_mid_training_then_resume_gives_the_uninterrupted_model(tmp_path):
+    args = [
+        "train", "--data-dir", str(MNIST_DIR), "--arch", "resnet-mnist-small", "--limit", "512",
+        "--epochs", "4", "--batch-size", "32", "--seed", "3", "--threads", "1",
+    ]  # fmt: skip
+    straight = run_app(*args, "--out", str(tmp_path / "straight.safetensors"))
+    assert straight.returncode == 0, straight.stderr
+
+    out, ckpt = tmp_path / "killed.safetensors", tmp_path / "killed.ckpt"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", *args, "--out", str(out)],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)  # polling for a file, not timing anything
+        assert ckpt.exists(), "no checkpoint after the first epoch"
+        proc.send_signal(signal.SIGKILL)  # first epoch saved, second under way
+    finally:
+        proc.kill()
+        stderr = proc.communicate()[1]
+    assert proc.returncode == -signal.SIGKILL, stderr
+    assert not out.exists(), "the run finished before it could be killed"
+    saved_epoch = torch.load(ckpt, weights_only=True)["epoch"]
+    assert 1 <= saved_epoch < 4
+
+    resumed = run_app(*args, "--out", str(out), "--resume", str(ckpt))
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = load_file(str(tmp_path / "straight.safetensors")), load_file(str(out))
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], atol=1e-6, rtol=0, msg=k)
