@@ -265,3 +265,45 @@ def test_validation_split_is_seeded_and_disjoint():
     assert not torch.equal(va, split_train_val(100, 0.1, seed=4)[1])
     assert len(split_train_val(5, 0.0, 0)[1]) == 0
     assert len(split_train_val(2, 0.89, 0)[0]) == 1  # never an empty training set
+
+
+# --- anything at all -------------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+FAST = settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@FAST
+@given(
+    magic=st.sampled_from([2051, 2049, 0, 2**32 - 1]),
+    dims=st.tuples(st.integers(0, 40), st.integers(0, 5000), st.integers(0, 5000)),
+    body=st.binary(max_size=4000),
+    gz=st.booleans(),
+)
+def test_read_idx_gives_arrays_or_a_data_error_for_any_bytes(tmp_path, magic, dims, body, gz):
+    raw = struct.pack(">IIII", magic, *dims) + body
+    path = tmp_path / "x-idx3-ubyte"
+    path.write_bytes(gzip.compress(raw) if gz else raw)
+    for reader in (read_idx_images, read_idx_labels):
+        try:
+            a = reader(path)
+        except DataError as e:
+            assert str(path) in str(e)
+        else:
+            assert a.dtype == np.uint8
+
+
+@FAST
+@given(raw=st.binary(max_size=64))
+def test_read_idx_survives_short_garbage(tmp_path, raw):
+    path = tmp_path / "junk"
+    path.write_bytes(raw)
+    for reader in (read_idx_images, read_idx_labels):
+        try:
+            reader(path)
+        except DataError:
+            pass

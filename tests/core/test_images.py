@@ -251,3 +251,68 @@ def test_symlink_loops_in_folders_end_and_list_each_image_once(tmp_path):
 def test_the_same_folder_given_twice_is_listed_once(tmp_path):
     (tmp_path / "x.png").write_bytes(b"x")
     assert len(list(iter_image_files([tmp_path, tmp_path]))) == 1
+
+
+# --- anything at all -----------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+FAST = settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+HEADERS = [
+    b"",
+    b"\x89PNG\r\n\x1a\n",
+    b"\xff\xd8\xff\xe0",
+    b"GIF89a",
+    b"BM",
+    b"II*\x00",
+    b"RIFF\x00\x00\x00\x00WEBP",
+    b"P5\n",
+]
+
+
+@FAST
+@given(
+    head=st.sampled_from(HEADERS),
+    body=st.binary(max_size=2048),
+    suffix=st.sampled_from([".png", ".jpg", ".gif", ".bin"]),
+)
+def test_load_image_gives_an_image_or_an_image_load_error_for_any_bytes(
+    tmp_path, head, body, suffix
+):
+    path = tmp_path / f"x{suffix}"
+    path.write_bytes(head + body)
+    try:
+        img = load_image(path)
+    except ImageLoadError as e:
+        assert e.path == str(path) and e.problem
+    else:
+        assert img.size[0] > 0 and img.size[1] > 0
+
+
+@FAST
+@given(
+    data=st.data(),
+    fmt=st.sampled_from(["PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP"]),
+    w=st.integers(1, 120),
+    h=st.integers(1, 120),
+)
+def test_damaged_real_images_never_crash_load_or_prepare(tmp_path, data, fmt, w, h):
+    from app.core.preprocess import prepare
+
+    buf = io.BytesIO()
+    noise = np.random.default_rng(w * 1000 + h).integers(0, 256, (h, w), dtype=np.uint8)
+    Image.fromarray(noise).convert("RGB" if fmt == "JPEG" else "L").save(buf, fmt)
+    raw = bytearray(buf.getvalue())
+    for _ in range(data.draw(st.integers(0, 4))):  # flip a few bytes
+        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(1, len(raw)))
+    path = tmp_path / f"x.{fmt.lower()}"
+    path.write_bytes(bytes(raw[:cut]))
+    try:
+        img = load_image(path)
+    except ImageLoadError:
+        return
+    assert prepare(img).pixels.shape == (28, 28)

@@ -328,3 +328,27 @@ def test_predict_paths_reports_a_bad_file_and_goes_on(model_file, tmp_path):
 def test_read_card_alone_does_not_need_the_weights(model_file):
     model_file.unlink()
     assert read_card(model_file).arch == "resnet-mnist-small"
+
+
+# --- anything at all -------------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    header=st.one_of(
+        st.binary(max_size=200), st.from_regex(rb'\{"[a-z]{1,3}": \{.{0,60}\}\}', fullmatch=True)
+    ),
+    tail=st.binary(max_size=300),
+)
+def test_any_weights_file_gives_a_model_or_a_model_file_error(tmp_path, header, tail):
+    path = tmp_path / "m.safetensors"
+    if not path.exists():
+        write_model(path)
+    path.write_bytes(struct.pack("<Q", len(header)) + header + tail)
+    with pytest.raises(ModelFileError):
+        load_model(path)

@@ -317,3 +317,57 @@ def test_jpeg_compression_noise_does_not_change_the_digit():
     buf = io.BytesIO()
     draw_digit(5, 280).save(buf, "JPEG", quality=30)
     assert similarity(prepare(Image.open(buf)).pixels, reference(5)) > SAME
+
+
+# --- anything at all -----------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra.numpy import arrays  # noqa: E402
+
+FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _shapes(channels):
+    side = st.integers(0, 300)
+    return st.tuples(side, side) if channels is None else st.tuples(side, side, st.just(channels))
+
+
+@FAST
+@given(
+    data=st.data(),
+    dtype=st.sampled_from([np.uint8, np.uint16, np.float32, np.float64, np.bool_]),
+    channels=st.sampled_from([None, 1, 3, 4]),
+)
+def test_prepare_never_crashes_on_any_array(data, dtype, channels):
+    shape = data.draw(_shapes(channels))
+    if np.prod(shape) > 40_000:  # keep the examples small; size is covered above
+        shape = (shape[0] % 200, shape[1] % 200) + shape[2:]
+    a = data.draw(
+        arrays(
+            dtype,
+            shape,
+            elements=None
+            if dtype != np.float64
+            else st.one_of(st.floats(-1e3, 1e3), st.just(np.nan)),
+        )
+    )
+    p = prepare(a)
+    assert p.pixels.shape == (28, 28) and p.pixels.dtype == np.uint8
+    assert p.blank == bool(p.reason)
+
+
+@FAST
+@given(
+    mode=st.sampled_from(["1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I", "I;16", "F"]),
+    w=st.integers(1, 300),
+    h=st.integers(1, 300),
+    seed=st.integers(0, 2**32 - 1),
+    spec=st.sampled_from([None, FASHION_SPEC, InputSpec(3, 32, (0.5,) * 3, (0.2,) * 3, "resize")]),
+)
+def test_prepare_never_crashes_on_any_pil_image(mode, w, h, seed, spec):
+    rng = np.random.default_rng(seed)
+    img = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).convert(mode)
+    p = prepare(img) if spec is None else prepare(img, spec)
+    size = 28 if spec is None else spec.size
+    assert p.pixels.shape[:2] == (size, size) and p.pixels.dtype == np.uint8
