@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw
 from app.core.images import load_image
 from app.core.models import FASHION_SPEC, InputSpec
 from app.core.preprocess import DIGIT_BOX, prepare, prepare_file, stroke_width
+from app.core.resources import default_model_path
 from tests.helpers.digits import (
     MNIST_DIR,
     MNIST_MISSING,
@@ -97,6 +98,16 @@ def test_thin_pen_on_a_huge_photo_is_thickened_and_still_recognisable():
     assert stroke_width(p > 127) >= 1.5
     assert p.max() == 255
     assert similarity(p, reference(4)) > 0.75
+
+
+@pytest.mark.skipif(not default_model_path().is_file(), reason="shipped model not built yet (make model)")
+def test_shipped_model_reads_thin_pen_digits_on_huge_photos():
+    from app.core.modelio import Predictor
+
+    predictor = Predictor.load()
+    for digit in (2, 5, 8):
+        pred = predictor.predict(draw_digit(digit, (4000, 3000), pen=6))
+        assert pred.label == str(digit), f"{digit} read as {pred.label} ({pred.confidence:.0%})"
 
 
 def test_strokes_running_off_the_edge_do_not_crash_and_stay_in_frame():
