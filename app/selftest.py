@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 
@@ -91,8 +92,19 @@ def _check_gui() -> str:
         from app.gui.main_window import MainWindow
     except ImportError as e:
         raise SelfTestError(f"the main window (app.gui.main_window.MainWindow) is missing: {e}") from None
+    from PySide6.QtCore import QSettings
+
+    from app.gui.settings import AppSettings
+
     app = QApplication.instance() or QApplication([sys.argv[0]])
-    window = MainWindow()
+    with tempfile.TemporaryDirectory() as tmp:
+        # Throw-away preferences: closing the window saves its geometry, which must not
+        # overwrite the user's.
+        settings = AppSettings(QSettings(os.path.join(tmp, "self-test.ini"), QSettings.Format.IniFormat))
+        return _show_main_window(app, MainWindow(settings=settings))
+
+
+def _show_main_window(app, window) -> str:
     try:
         window.show()
         for _ in range(5):
