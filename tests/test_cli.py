@@ -152,16 +152,6 @@ def test_shipped_model_is_over_99_percent_on_the_mnist_test_split(capsys):
     assert min(result["per_class"].values()) >= 0.97
 
 
-@needs_shipped
-@needs_mnist
-@pytest.mark.slow
-def test_shipped_model_keeps_its_accuracy_through_the_app_preprocessing(capsys):
-    # The "same preprocessing" guarantee end to end: MNIST digits handled like dropped files.
-    assert main(["evaluate", "--json", "--through-preprocess", "--data-dir", str(MNIST_DIR)]) == 0
-    result = json.loads(capsys.readouterr().out)
-    assert result["through_preprocess"] and result["accuracy"] >= 0.985
-
-
 @needs_mnist
 def test_evaluate_a_model_with_other_classes_is_refused(tmp_path, capsys):
     path = write_model(tmp_path / "pets", classes=["cat", "dog"])

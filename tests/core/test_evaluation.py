@@ -7,6 +7,7 @@ import torch
 
 from app.core.evaluation import evaluate_model, reprepare
 from app.core.modelio import Predictor
+from app.core.resources import default_model_path
 from tests.helpers.data import drawn_digits
 from tests.helpers.digits import MNIST_DIR, MNIST_MISSING
 from tests.helpers.models import write_model
@@ -51,3 +52,22 @@ def test_real_mnist_images_give_a_report_for_every_class(predictor):
     result = evaluate_model(predictor, data)
     assert result.n == 500 and len(result.per_class) == 10
     assert "mnist" in result.dataset and result.model.endswith("m.safetensors")
+
+
+@pytest.mark.skipif(not MNIST_DIR.is_dir(), reason=MNIST_MISSING)
+@pytest.mark.skipif(
+    not default_model_path().is_file(), reason="shipped model not built yet (make model)"
+)
+@pytest.mark.slow
+def test_shipped_model_keeps_its_accuracy_through_the_app_preprocessing():
+    """The "same preprocessing" guarantee end to end: MNIST test digits handled like
+    dropped files are read as well as the digits themselves."""
+    from app.core.data import load_builtin
+
+    data = load_builtin("mnist", MNIST_DIR, "test").subset(torch.arange(2000))
+    shipped = Predictor.load()
+    plain = evaluate_model(shipped, data)
+    prepared = evaluate_model(shipped, data, through_preprocess=True)
+    assert prepared.through_preprocess and prepared.n == 2000
+    assert prepared.accuracy >= 0.985
+    assert prepared.accuracy >= plain.accuracy - 0.005
