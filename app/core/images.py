@@ -77,6 +77,9 @@ def load_image(path: str | os.PathLike) -> Image.Image:
         raise ImageLoadError(p, f"cannot read file ({e.strerror or e})") from None
     try:
         with warnings.catch_warnings():
+            # Pillow warns about damaged metadata (corrupt EXIF) in images it then
+            # decodes fine; the user can do nothing about it, so it is not shown.
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(p)
             w, h = img.size
