@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import struct
+import warnings
 import zlib
 from pathlib import Path
 
@@ -77,6 +78,18 @@ def test_a_png_with_a_jpg_name_still_loads(tmp_path):
     path = tmp_path / "really-a-png.jpg"
     path.write_bytes(encoded("PNG"))
     assert load_image(path).size == (200, 200)
+
+
+def test_corrupt_exif_metadata_loads_the_image_without_warnings(tmp_path):
+    path = tmp_path / "odd-camera.jpg"
+    # EXIF that promises five entries and holds none.
+    draw_digit(3, 100).convert("RGB").save(
+        path, exif=b"Exif\x00\x00II*\x00\x08\x00\x00\x00\x05\x00\x12\x01"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning would reach the user's terminal
+        img = load_image(path)
+    assert img.size == (100, 100)
 
 
 def test_to_array_scales_every_mode_to_unit_range():
