@@ -34,6 +34,20 @@ def isolated_user_dirs(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _clean_clipboard(request):
+    """Empties the clipboard after a GUI test. Data put there from Python is owned by Qt's
+    clipboard, which Qt deletes from a C++ exit handler after Python has shut down: a
+    segmentation fault at exit (seen with PySide6 6.11) unless it is cleared in time."""
+    yield
+    if "qtbot" in request.fixturenames:
+        from PySide6.QtWidgets import QApplication
+
+        app = QApplication.instance()
+        if app is not None:
+            app.clipboard().clear()
+
+
+@pytest.fixture(autouse=True)
 def _dangling_qthreads(request, monkeypatch):
     """Fails a test that starts a QThread and leaves it running."""
     if QThread is None or "qtbot" not in request.fixturenames:
