@@ -202,6 +202,10 @@ def _check_safetensors_header(path: Path) -> None:
         raise ModelFileError(f"{path}: model file not found") from None
     except PermissionError:
         raise ModelFileError(f"{path}: permission denied") from None
+    except IsADirectoryError:
+        raise ModelFileError(f"{path}: is a folder, not a model file") from None
+    except OSError as e:
+        raise ModelFileError(f"{path}: cannot read model file ({e.strerror or e})") from None
     try:
         meta = json.loads(header)
     except (UnicodeDecodeError, json.JSONDecodeError):
