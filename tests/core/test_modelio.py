@@ -123,6 +123,12 @@ def test_missing_weights_file(tmp_path):
     assert "not found" in load_error(tmp_path / "m.safetensors")
 
 
+def test_a_folder_named_like_the_weights(model_file):
+    model_file.unlink()
+    model_file.mkdir()
+    assert "is a folder" in load_error(model_file)
+
+
 def test_missing_card_says_both_files_are_needed(model_file):
     card_path(model_file).unlink()
     msg = load_error(model_file)
