@@ -358,3 +358,13 @@ def test_any_weights_file_gives_a_model_or_a_model_file_error(tmp_path, header, 
     path.write_bytes(struct.pack("<Q", len(header)) + header + tail)
     with pytest.raises(ModelFileError):
         load_model(path)
+
+
+def test_app_predictions_match_the_plain_model_that_evaluation_and_export_run(model_file):
+    # Inference may run an optimised copy (fused BN); it must agree with the model itself.
+    predictor = Predictor.load(model_file)
+    preds = predictor.predict_many(DIGITS)
+    x = torch.stack([torch.from_numpy(p.model_input) for p in preds])[:, None].float() / 255
+    with torch.inference_mode():
+        plain = torch.softmax(predictor.model(x).float(), 1).numpy()
+    np.testing.assert_allclose([p.probabilities for p in preds], plain, atol=1e-5)
