@@ -654,6 +654,14 @@ class Trainer:
         return save_model(path, model, card)
 
 
+def warm_up() -> None:
+    """Does the one-off work of a first run ahead of time: the first optimizer imports
+    torch._dynamo (~1 s, ~900 modules), holding the GIL for long stretches. The GUI
+    calls this in a background thread when the Train tab is first shown, so a run that
+    starts later does not stall the event loop."""
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+
+
 def _to_cpu(obj):
     if isinstance(obj, torch.Tensor):
         return obj.cpu()

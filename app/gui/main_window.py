@@ -33,6 +33,7 @@ class MainWindow(QMainWindow):
         self.model_selector = ModelSelector()
         self.classify_tab = ClassifyTab(pen_width=self.settings.pen_width)
         self.train_tab = None
+        self._warmed_up = False
         self.tabs = QTabWidget()
         self.tabs.setObjectName("tabs")
         self.tabs.setDocumentMode(True)
@@ -140,6 +141,18 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex(current)
         self.train_tab.model_saved.connect(self.model_selector.add_model)
         self.train_tab.use_model_requested.connect(self._use_model)
+        self.tabs.currentChanged.connect(self._warm_up_training)
+
+    def _warm_up_training(self, index: int) -> None:
+        """First visit of the Train tab: warm up torch's training path off the GUI thread."""
+        if self.tabs.widget(index) is not self.train_tab or self._warmed_up:
+            return
+        self._warmed_up = True
+        import threading
+
+        from app.core.training import warm_up
+
+        threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
 
     def _choose_initial_model(self, model_path: str | None) -> None:
         last = self.settings.last_model
