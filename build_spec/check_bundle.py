@@ -45,7 +45,7 @@ def run(exe: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProc
 
 
 def main(argv: list[str]) -> int:
-    exe = Path(argv[0]) if argv else next((p for p in CANDIDATES if p.is_file()), CANDIDATES[0])
+    exe = Path(argv[0]).resolve() if argv else next((p for p in CANDIDATES if p.is_file()), CANDIDATES[0])
     if not exe.is_file():
         print(f"error: no bundle at {exe}; run `make bundle` first", file=sys.stderr)
         return 1
