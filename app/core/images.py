@@ -118,11 +118,12 @@ def to_array(img: Image.Image) -> np.ndarray:
         a = np.asarray(img, dtype=np.float64)
         if a.ndim == 3:
             a = a[..., 0]
-        if mode.startswith("I;16"):
-            a = a / 65535.0
-        elif mode == "I":
+        if mode != "F":
+            # Integer images: scale by the bit depth the values use (8, 10, 12, 14 or 16
+            # bits), so a 12-bit scan stored in 16 bits is not mistaken for a blank page.
             top = float(a.max()) if a.size else 0.0
-            a = a / (255.0 if top <= 255 else 65535.0 if top <= 65535 else top)
+            full = next((float(2**b - 1) for b in (8, 10, 12, 14, 16) if top <= 2**b - 1), top)
+            a = a / max(full, 1.0)
         else:
             top = float(np.nanmax(a)) if a.size else 1.0
             a = np.nan_to_num(a / (top if top > 1.0 else 1.0))

@@ -382,3 +382,19 @@ def test_prepare_never_crashes_on_any_pil_image(mode, w, h, seed, spec):
     p = prepare(img) if spec is None else prepare(img, spec)
     size = 28 if spec is None else spec.size
     assert p.pixels.shape[:2] == (size, size) and p.pixels.dtype == np.uint8
+
+
+def test_a_12_bit_scan_in_a_16_bit_file_is_not_blank():
+    """A 12-bit sensor stores 0..4095 in a 16-bit file: the ink must still be found."""
+    import numpy as np
+    from PIL import Image
+
+    from app.core.preprocess import prepare
+
+    a = np.full((200, 200), 4000, np.uint16)  # light paper, 12-bit scale
+    a[40:160, 95:107] = 300  # a dark vertical stroke: a "1"
+    img = Image.fromarray(a)
+    assert img.mode.startswith("I;16")
+    out = prepare(img)
+    assert not out.blank
+    assert out.pixels.max() == 255
