@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 
 import torch
@@ -25,11 +26,13 @@ def list_devices() -> list[DeviceInfo]:
         for i in range(torch.cuda.device_count()):
             out.append(DeviceInfo(f"cuda:{i}", f"GPU {i}: {torch.cuda.get_device_name(i)}", True))
     else:
-        reason = (
-            "this torch build has no CUDA support"
-            if torch.version.cuda is None
-            else "no NVIDIA GPU or driver found"
-        )
+        flavor = os.environ.get("RESNET_STUDIO_BUILD_FLAVOR", "")
+        if "CPU only" in flavor:
+            reason = "this is the CPU-only build of ResNet Studio"
+        elif torch.version.cuda is None:
+            reason = "this torch build has no CUDA support"
+        else:
+            reason = "no NVIDIA GPU or driver found"
         out.append(DeviceInfo("cuda:0", "NVIDIA GPU (CUDA)", False, reason))
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
