@@ -655,11 +655,27 @@ class Trainer:
 
 
 def warm_up() -> None:
-    """Does the one-off work of a first run ahead of time: the first optimizer imports
-    torch._dynamo (~1 s, ~900 modules), holding the GIL for long stretches. The GUI
-    calls this in a background thread when the Train tab is first shown, so a run that
-    starts later does not stall the event loop."""
-    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    """Does the one-off work of a first run ahead of time: a tiny run on synthetic data
+    through the real code path. A first run imports torch._dynamo, the lr schedulers and
+    torchvision's models (~1 s, ~1000 modules) and initializes kernels; imports hold the
+    GIL for long stretches, so doing that while the GUI shows live plots would stall its
+    event loop. The GUI calls this in a background thread on the first visit of the
+    Train tab."""
+    import torchvision.models  # noqa: F401  (resnet18/34/50 builders)
+
+    from app.core.models import MNIST_SPEC
+
+    g = torch.Generator().manual_seed(0)
+    data = Dataset(
+        torch.randint(0, 256, (24, 1, 28, 28), dtype=torch.uint8, generator=g),
+        torch.arange(24) % 2,
+        ["a", "b"],
+        MNIST_SPEC,
+        "warm-up",
+    )
+    config = TrainConfig(arch="resnet-mnist-small", epochs=1, batch_size=8, val_fraction=0.25, device="cpu")
+    for _ in Trainer(config, data).run():
+        pass
 
 
 def _to_cpu(obj):

@@ -30,11 +30,12 @@ def studio_home(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture(scope="session")
 def warm_torch() -> None:
-    """Builds an optimizer once: its first use imports torch._dynamo (~900 modules),
-    which would otherwise land in the first test's timings."""
-    import torch
+    """The warm-up the main window runs on the first visit of the Train tab: a first
+    run's one-off imports (torch._dynamo, ~1000 modules) would otherwise land in the
+    first test's timings."""
+    from app.core.training import warm_up
 
-    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    warm_up()
 
 
 @pytest.fixture(autouse=True)
