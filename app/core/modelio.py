@@ -311,15 +311,43 @@ class Prediction:
         }
 
 
-def _fused_for_inference(model: torch.nn.Module) -> torch.nn.Module:
-    """An eval-only copy of `model` with conv+BN pairs fused (torch.fx), channels_last;
-    the model itself when it cannot be traced."""
-    try:
-        from torch.fx.experimental.optimization import fuse
+def _fuse_conv_bn(module: torch.nn.Module) -> None:
+    """Folds every BatchNorm that directly follows a conv into it, in place: `convN`/`bnN`
+    attribute pairs (ResNet blocks and stems) and adjacent Conv2d -> BatchNorm2d in
+    Sequentials (stems, projection shortcuts). The BN becomes an Identity."""
+    from torch import nn
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-        fused = fuse(model, inplace=False)
-    except Exception:  # tracing can fail in many ways; the unfused model is always right
-        return model
+    for child in module.children():
+        _fuse_conv_bn(child)
+    if isinstance(module, nn.Sequential):
+        for i in range(len(module) - 1):
+            conv, bn = module[i], module[i + 1]
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                module[i] = fuse_conv_bn_eval(conv, bn)
+                module[i + 1] = nn.Identity()
+        return
+    for name, conv in list(module.named_children()):
+        if not (isinstance(conv, nn.Conv2d) and name.startswith("conv")):
+            continue
+        bn_name = "bn" + name[len("conv"):]
+        bn = getattr(module, bn_name, None)
+        if isinstance(bn, nn.BatchNorm2d):
+            setattr(module, name, fuse_conv_bn_eval(conv, bn))
+            setattr(module, bn_name, nn.Identity())
+
+
+def _fused_for_inference(model: torch.nn.Module) -> torch.nn.Module:
+    """An eval-only copy of `model` with conv+BN pairs fused, channels_last.
+
+    Done by walking the modules, not with torch.fx: fx tracing patches
+    `nn.Module.__call__` process-wide while it runs, which broke a training step running
+    at the same time in another thread."""
+    import copy
+
+    fused = copy.deepcopy(model).eval()
+    with torch.no_grad():
+        _fuse_conv_bn(fused)
     return fused.to(memory_format=torch.channels_last)
 
 

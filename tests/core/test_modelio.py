@@ -368,3 +368,30 @@ def test_app_predictions_match_the_plain_model_that_evaluation_and_export_run(mo
     with torch.inference_mode():
         plain = torch.softmax(predictor.model(x).float(), 1).numpy()
     np.testing.assert_allclose([p.probabilities for p in preds], plain, atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ["resnet-mnist", "resnet-mnist-small", "resnet18", "resnet50"])
+def test_inference_copy_folds_every_batchnorm_and_gives_the_same_outputs(arch, monkeypatch):
+    """The Predictor's fused copy must not use torch.fx tracing: tracing patches
+    nn.Module.__call__ process-wide and broke a training step in another thread."""
+    import torch
+    import torch.fx
+
+    from app.core.modelio import _fused_for_inference
+    from app.core.models import MNIST_SPEC, build_model
+
+    def no_tracing(*args, **kwargs):
+        raise AssertionError("torch.fx tracing is not thread-safe; do not use it")
+
+    monkeypatch.setattr(torch.fx.Tracer, "trace", no_tracing)
+    torch.manual_seed(0)
+    model = build_model(arch, 10, MNIST_SPEC).eval()
+    for m in model.modules():  # non-trivial statistics, so a missed fold would show
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+    fused = _fused_for_inference(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    x = torch.rand(4, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.allclose(model(x), fused(x), atol=1e-4, rtol=1e-4)
