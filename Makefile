@@ -40,8 +40,8 @@ bench: $(STAMP)
 	$(PY) bench/inference_latency.py
 	$(PY) bench/memory.py
 	QT_QPA_PLATFORM=offscreen $(PY) bench/gui_responsiveness.py
-	$(PY) bench/startup.py --source
-	if [ -x dist/resnet-studio/resnet-studio ]; then $(PY) bench/startup.py; fi
+	QT_QPA_PLATFORM=offscreen $(PY) bench/startup.py --source
+	if [ -x dist/resnet-studio/resnet-studio ]; then QT_QPA_PLATFORM=offscreen $(PY) bench/startup.py; fi
 	$(if $(BENCH_TTA),$(PY) bench/time_to_accuracy.py $(BENCH_TTA))
 
 # The packaged app (docs/packaging.md): the folder dist/resnet-studio/ holding the

@@ -45,7 +45,8 @@ def start_display() -> tuple[dict, subprocess.Popen | None]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     env["RESNET_STUDIO_EXIT_AFTER_SHOWN"] = "1"
     xvfb = shutil.which("Xvfb")
-    if xvfb is None:
+    # QT_QPA_PLATFORM=offscreen wins (Qt's xcb plugin needs libxcb-cursor0, not everywhere).
+    if xvfb is None or os.environ.get("QT_QPA_PLATFORM") == "offscreen":
         env["QT_QPA_PLATFORM"] = "offscreen"
         return env, None
     display = ":87"
