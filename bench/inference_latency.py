@@ -4,9 +4,9 @@
    `Predictor.predict` (preprocessing + model): p50/p99 over --runs calls, with 1 thread
    and with torch's default thread count. Wall time and CPU time per call are both
    recorded; on a shared machine the CPU time is the undisturbed cost.
-2. The model alone, per variant: NCHW, channels_last (what Predictor uses), conv-BN fused
-   (torch.fx), fused + channels_last. Fused predictions are checked against the plain
-   model (max abs probability difference).
+2. The model alone, per variant, interleaved: NCHW, channels_last, conv-BN fused
+   (Predictor's own folding), fused + channels_last (what Predictor runs). Fused
+   predictions are checked against the plain model (max abs probability difference).
 3. 64 dropped PNG files through `Predictor.predict_paths` (decode + preprocess + model):
    images/s, and the time split between decoding, preprocessing and the model.
 
@@ -85,10 +85,10 @@ def latencies(fn, runs: int, warmup: int = 20) -> dict:
 
 
 def fuse(model: torch.nn.Module) -> torch.nn.Module:
-    """Conv+BN folded into one conv (eval only), via torch.fx."""
-    from torch.fx.experimental.optimization import fuse as fx_fuse
+    """Conv+BN folded into one conv (eval only), exactly as Predictor does it, NCHW."""
+    from app.core.modelio import _fused_for_inference
 
-    return fx_fuse(copy.deepcopy(model).eval().to(memory_format=torch.contiguous_format))
+    return _fused_for_inference(model).to(memory_format=torch.contiguous_format)
 
 
 def model_variants(model: torch.nn.Module, x: torch.Tensor, runs: int) -> tuple[list[dict], float]:
