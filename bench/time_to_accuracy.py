@@ -224,7 +224,8 @@ def plot(results: dict, path=PLOT, axis: str = "wall_s") -> None:
             d.line([xs, ty, min(xs + 6, x1), ty], fill=(120, 120, 120))
         d.text((x1 - 120, ty - 14), f"target {target * 100:.1f}%", fill=(90, 90, 90))
         label = "wall" if axis == "wall_s" else "CPU"
-        d.text((x0 + (x1 - x0) / 2 - 60, ph - 22), f"{label} time (minutes)", fill="black")
+        unit = "minutes" if axis == "wall_s" else "minutes on one core"
+        d.text((x0 + (x1 - x0) / 2 - 70, ph - 22), f"{label} time ({unit})", fill="black")
         title = {"fashion": "Fashion-MNIST 60k -> 10k test", "mnist5k": "MNIST 5k -> 10k test"}[
             which
         ]
@@ -236,9 +237,10 @@ def plot(results: dict, path=PLOT, axis: str = "wall_s") -> None:
                 d.line(pts, fill=col, width=2)
             for x, y in pts:
                 d.ellipse([x - 3, y - 3, x + 3, y + 3], fill=col)
-            d.line([x0 + 10, y0 + 14 + 16 * j, x0 + 30, y0 + 14 + 16 * j], fill=col, width=3)
+            ly = y1 - 40 + 16 * j  # legend: lower right, clear of the curves' plateau
+            d.line([x1 - 190, ly, x1 - 170, ly], fill=col, width=3)
             d.text(
-                (x0 + 36, y0 + 8 + 16 * j),
+                (x1 - 164, ly - 6),
                 "ours (default recipe)" if name == "ours" else "seeds' recipe",
                 fill=col,
             )
@@ -268,7 +270,10 @@ def main() -> None:
     )
     ap.add_argument("--seeds-epochs", type=int, default=12, help="seeds: most epochs to run")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    ap.add_argument("--plot-axis", choices=["wall_s", "cpu_s"], default="wall_s")
+    ap.add_argument(
+        "--plot-axis", choices=["auto", "wall_s", "cpu_s"], default="auto",
+        help="x axis of the plot; auto: CPU time if any run had a CPU budget, else wall",
+    )  # fmt: skip
     ap.add_argument("--plot-only", action="store_true")
     args = ap.parse_args()
     results = json.loads(RESULT_FILE.read_text()) if RESULT_FILE.exists() else {"runs": {}}
@@ -333,7 +338,11 @@ def main() -> None:
          "measured wall s", "threads", "load at start"],
         rows,
     )  # fmt: skip
-    plot(results, axis=args.plot_axis)
+    axis = args.plot_axis
+    if axis == "auto":
+        cpu = any(r.get("budget_clock") == "cpu" for r in results["runs"].values())
+        axis = "cpu_s" if cpu else "wall_s"
+    plot(results, axis=axis)
     print(f"results in {RESULT_FILE.relative_to(C.ROOT)}")
 
 
