@@ -407,8 +407,7 @@ class Trainer:
         torch.set_rng_state(state["rng"])
         return int(state["epoch"])
 
-    def _poll_controls(self) -> Iterator[Event]:
-        """Between steps: device moves, pause (blocks here), cancel."""
+    def _apply_device_request(self) -> Iterator[Event]:
         with self._lock:
             req, self._device_request = self._device_request, None
         if req is not None:
@@ -416,25 +415,17 @@ class Trainer:
             if dev != self.device:
                 self._move(dev)
                 yield StateEvent("device", f"training moved to {dev}", str(dev))
+
+    def _poll_controls(self) -> Iterator[Event]:
+        """Between steps: device moves (also while paused), pause (blocks here), cancel."""
+        yield from self._apply_device_request()
         if self._pause.is_set() and not self._cancel.is_set():
             yield StateEvent("paused", "training paused", str(self.device))
             while self._pause.is_set() and not self._cancel.is_set():
-                with self._lock:
-                    pending = self._device_request
-                if pending is not None:
-                    yield from self._poll_controls_device_only()
+                yield from self._apply_device_request()
                 self._cancel.wait(0.05)
             if not self._cancel.is_set():
                 yield StateEvent("resumed", "training resumed", str(self.device))
-
-    def _poll_controls_device_only(self) -> Iterator[Event]:
-        with self._lock:
-            req, self._device_request = self._device_request, None
-        if req is not None:
-            dev = resolve_device(req)
-            if dev != self.device:
-                self._move(dev)
-                yield StateEvent("device", f"training moved to {dev}", str(dev))
 
     # --- the run ---------------------------------------------------------------------------
 
@@ -488,10 +479,8 @@ class Trainer:
         border = data.spec.mode == "resize"
 
         t0 = time.perf_counter()
-        steps_done_here = 0
         rate = 0.0  # images/s, smoothed
         yield StateEvent("running", f"training {cfg.arch} on {n_train} images ({data.name})", str(self.device))
-        epoch = start_epoch
         for epoch in range(start_epoch, cfg.epochs):
             if self._cancel.is_set():
                 break
@@ -554,7 +543,6 @@ class Trainer:
                 run_n += len(yb)
                 dt = time.perf_counter() - ts
                 rate = len(yb) / dt if rate == 0 else 0.9 * rate + 0.1 * len(yb) / dt
-                steps_done_here += 1
                 gstep = epoch * steps_per_epoch + step
                 remaining = total_steps - gstep - 1
                 yield StepEvent(
@@ -602,13 +590,9 @@ class Trainer:
                 per_class_accuracy(confusion), confusion.tolist(), rate, elapsed,
                 epochs_left * steps_per_epoch * bs / max(rate, 1e-9), is_best,
             )  # fmt: skip
-        else:
-            epoch = cfg.epochs
 
         epochs_done = len(self.history)
         status = "completed" if epochs_done >= cfg.epochs and not self._cancel.is_set() else "stopped"
-        if status == "completed" and self._cancel.is_set():
-            status = "stopped"
         model_path = None
         if best.epoch is not None:
             self.model.load_state_dict(best.state)
