@@ -18,18 +18,22 @@ from pathlib import Path
 
 import _common as C
 
-TRAIN = r"""
-import json, sys
-sys.path.insert(0, {root!r})
-from bench._common import *  # noqa
+# Peak and current RSS (MiB) read by both child scripts.
+STATUS = r"""
 def status():
-    d = {{}}
+    d = {}
     for line in open("/proc/self/status"):
         k, _, v = line.partition(":")
         if k in ("VmRSS", "VmHWM"):
             d[k] = int(v.split()[0]) / 1024
     return d
-out = {{"start": status()}}
+"""
+
+TRAIN = r"""
+import json, sys
+sys.path.insert(0, {root!r})
+from bench._common import *  # noqa
+{status}out = {{"start": status()}}
 from app.core.data import load_builtin
 from app.core.training import StepEvent, TrainConfig, Trainer
 data = load_builtin("fashion-mnist", {data!r}, "train")
@@ -50,14 +54,7 @@ print("RESULT " + json.dumps(out))
 GUI = r"""
 import json, os, sys, time
 sys.path.insert(0, {root!r})
-def status():
-    d = {{}}
-    for line in open("/proc/self/status"):
-        k, _, v = line.partition(":")
-        if k in ("VmRSS", "VmHWM"):
-            d[k] = int(v.split()[0]) / 1024
-    return d
-from PySide6.QtWidgets import QApplication
+{status}from PySide6.QtWidgets import QApplication
 app = QApplication([])
 from app.gui.main_window import MainWindow
 path = {model!r}
@@ -104,7 +101,7 @@ def main() -> None:
     for arch in args.arch:
         r = run(
             TRAIN.format(
-                root=str(C.ROOT), data=str(C.ensure_fashion()), arch=arch, steps=args.steps
+                status=STATUS, root=str(C.ROOT), data=str(C.ensure_fashion()), arch=arch, steps=args.steps
             ),
             env,
         )
@@ -115,7 +112,7 @@ def main() -> None:
         ])  # fmt: skip
     from gui_responsiveness import model_file  # noqa: E402 (sets no env: imports only)
 
-    r = run(GUI.format(root=str(C.ROOT), model=model_file(), idle=args.idle_s), env)
+    r = run(GUI.format(status=STATUS, root=str(C.ROOT), model=model_file(), idle=args.idle_s), env)
     results["gui_idle"] = r
     rows.append(
         [
