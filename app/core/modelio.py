@@ -362,7 +362,8 @@ class Predictor:
         # channels_last convs run ~20% faster on x86 CPUs (oneDNN); see bench/.
         self.model = self.model.to(memory_format=torch.channels_last)
         # Inference runs a copy with every BatchNorm folded into its conv: with
-        # channels_last, ~20% less CPU per image (bench/inference_latency.py); outputs
+        # channels_last, 9-14% less CPU per image and ~20% per batch of 64
+        # (bench/inference_latency.py); outputs
         # match the model to ~1e-7. `model` stays the model as loaded.
         self._forward = _fused_for_inference(self.model)
 
