@@ -22,8 +22,9 @@ RESULTS = ROOT / "bench" / "results"
 if str(ROOT) not in sys.path:  # `python bench/x.py` puts bench/ first, not the repo
     sys.path.insert(0, str(ROOT))
 
-FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-MNIST_DIR = ROOT.parent / "shared" / "data" / "mnist"
+# Overridable for machines where the data lies elsewhere (the lent GPU machine).
+FASHION_DIR = Path(os.environ.get("BENCH_FASHION_DIR", "/usr/share/datasets/fashion-mnist"))
+MNIST_DIR = Path(os.environ.get("BENCH_MNIST_DIR", ROOT.parent / "shared" / "data" / "mnist"))
 
 
 def cpu_model() -> str:
@@ -51,6 +52,7 @@ def machine() -> dict:
         "cpus": os.cpu_count(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "python": platform.python_version(),
         "loadavg_start": [round(v, 2) for v in load_avg()],
     }
@@ -100,20 +102,28 @@ def percentile(values: Sequence[float], q: float) -> float:
     return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
-def matmul_gflops(dtype_name: str = "float32", n: int = 2048, reps: int = 8) -> dict:
+def matmul_gflops(
+    dtype_name: str = "float32", n: int = 2048, reps: int = 8, device: str = "cpu"
+) -> dict:
     """GFLOP/s of an n^3 matmul: best (the machine's peak when we got the cores), median,
-    and per CPU-second (load-independent; equals the per-core peak with 1 thread)."""
+    and per CPU-second (load-independent; equals the per-core peak with 1 thread).
+    On a GPU the product is synchronized; fp32 there means TF32 off (torch's default)."""
     import torch
 
     dtype = getattr(torch, dtype_name)
-    a = torch.randn(n, n).to(dtype)
-    b = torch.randn(n, n).to(dtype)
+    if device != "cpu":
+        n = max(n, 8192)  # a 2048^3 product is too small to load a GPU
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     for _ in range(2):
         a @ b
+    sync()
     times, cpu = [], []
     for _ in range(reps):
         t, c = time.perf_counter(), time.process_time()
         a @ b
+        sync()
         times.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
     flop = 2 * n**3

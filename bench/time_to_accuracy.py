@@ -26,6 +26,7 @@ dataset and recipe, replaced when that pair is run again), so runs can be made p
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import time
 from collections.abc import Callable
@@ -37,7 +38,7 @@ from PIL import Image, ImageDraw
 
 from app.core.data import Dataset, load_builtin
 from app.core.models import build_model
-from app.core.training import EpochEvent, FinishedEvent, TrainConfig, Trainer, evaluate
+from app.core.training import EpochEvent, FinishedEvent, Trainer, default_config, evaluate
 
 TARGETS = {"fashion": 0.92, "mnist5k": 0.99}
 RESULT_FILE = C.RESULTS / "time_to_accuracy.json"
@@ -75,9 +76,10 @@ def load(which: str) -> tuple[Dataset, Dataset]:
 
 
 def run_ours(
-    train: Dataset, test: Dataset, budget: float, epochs: int | None, log: Callable, stop: Callable
-) -> dict:
-    cfg = TrainConfig(device="cpu", **({"epochs": epochs} if epochs else {}))
+    train: Dataset, test: Dataset, budget: float, epochs: int | None, log: Callable,
+    stop: Callable, device: str = "cpu",
+) -> dict:  # fmt: skip
+    cfg = default_config(train.name, device=device, **({"epochs": epochs} if epochs else {}))
     trainer = Trainer(cfg, train)
     curve = []
     clock = Clock()
@@ -85,8 +87,10 @@ def run_ours(
         if isinstance(ev, EpochEvent):
             clock.pause()
             assert trainer.model is not None
+            model = copy.deepcopy(trainer.model)  # the weights the app saves (EMA)
+            model.load_state_dict(trainer.eval_state())
             _, acc, _ = evaluate(
-                trainer.model, test.images, test.labels, len(test.classes),
+                model, test.images, test.labels, len(test.classes),
                 autocast=trainer._autocast, channels_last=cfg.channels_last,
             )  # fmt: skip
             curve.append(
@@ -104,8 +108,9 @@ def run_ours(
 
 
 def run_seeds(
-    train: Dataset, test: Dataset, budget: float, max_epochs: int, log: Callable, stop: Callable
-) -> dict:
+    train: Dataset, test: Dataset, budget: float, max_epochs: int, log: Callable,
+    stop: Callable, device: str = "cpu",
+) -> dict:  # fmt: skip
     from torchvision import transforms
     from train_throughput import PilDataset
 
@@ -117,7 +122,7 @@ def run_seeds(
         shuffle=True,
     )
     torch.manual_seed(0)
-    model = build_model("resnet-mnist-small", len(train.classes), spec).net
+    model = build_model("resnet-mnist-small", len(train.classes), spec).net.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.1)
     mean, std = spec.mean[0], spec.std[0]
@@ -126,6 +131,7 @@ def run_seeds(
     for epoch in range(max_epochs):
         model.train()
         for x, y in loader:
+            x, y = x.to(device), y.to(device)
             opt.zero_grad()
             loss = F.cross_entropy(model(x), y)
             loss.backward()
@@ -140,8 +146,9 @@ def run_seeds(
             correct = 0
             with torch.inference_mode():
                 for s in range(0, len(test), 500):
-                    xb = (test.images[s : s + 500].float() / 255 - mean) / std
-                    correct += int((model(xb).argmax(1) == test.labels[s : s + 500]).sum())
+                    xb = (test.images[s : s + 500].to(device).float() / 255 - mean) / std
+                    yb = test.labels[s : s + 500].to(device)
+                    correct += int((model(xb).argmax(1) == yb).sum())
             curve.append(
                 {
                     "epoch": epoch + 1,
@@ -275,7 +282,13 @@ def main() -> None:
         help="x axis of the plot; auto: CPU time if any run had a CPU budget, else wall",
     )  # fmt: skip
     ap.add_argument("--plot-only", action="store_true")
+    ap.add_argument(
+        "--device", default="cpu", help="cpu or cuda (cuda: time_to_accuracy-cuda.json, no plot)"
+    )
     args = ap.parse_args()
+    global RESULT_FILE
+    if args.device != "cpu":
+        RESULT_FILE = C.RESULTS / f"time_to_accuracy-{args.device.split(':')[0]}.json"
     results = json.loads(RESULT_FILE.read_text()) if RESULT_FILE.exists() else {"runs": {}}
     results.setdefault("runs", {})
     if not args.plot_only:
@@ -303,9 +316,13 @@ def main() -> None:
                     )
 
                 if recipe == "ours":
-                    entry = run_ours(train, test, args.budget_s, args.epochs or None, log, stop)
+                    entry = run_ours(
+                        train, test, args.budget_s, args.epochs or None, log, stop, args.device
+                    )
                 else:
-                    entry = run_seeds(train, test, args.budget_s, args.seeds_epochs, log, stop)
+                    entry = run_seeds(
+                        train, test, args.budget_s, args.seeds_epochs, log, stop, args.device
+                    )
                 entry.update(
                     machine=info, budget_s=args.budget_s, budget_clock=args.budget_clock,
                     stopped_at_target=args.stop_at_target, threads=torch.get_num_threads(),
@@ -342,7 +359,8 @@ def main() -> None:
     if axis == "auto":
         cpu = any(r.get("budget_clock") == "cpu" for r in results["runs"].values())
         axis = "cpu_s" if cpu else "wall_s"
-    plot(results, axis=axis)
+    if args.device == "cpu":
+        plot(results, axis=axis)
     print(f"results in {RESULT_FILE.relative_to(C.ROOT)}")
 
 

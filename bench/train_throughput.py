@@ -39,9 +39,11 @@ DEFAULT_STEPS = {"resnet-mnist": 12, "resnet-mnist-small": 16, "resnet18": 3}
 WARMUP = 2
 
 
-def ours_steps(data: Dataset, arch: str, precision: str, steps: int) -> tuple[Iterator[int], int]:
+def ours_steps(
+    data: Dataset, arch: str, precision: str, steps: int, device: str = "cpu"
+) -> tuple[Iterator[int], int]:
     """Drives Trainer.run(); yields once per training step, with the batch size."""
-    cfg = TrainConfig(arch=arch, epochs=1, val_fraction=0.0, device="cpu", precision=precision)
+    cfg = TrainConfig(arch=arch, epochs=1, val_fraction=0.0, device=device, precision=precision)
     trainer = Trainer(cfg, data)
 
     def gen() -> Iterator[int]:
@@ -65,7 +67,7 @@ class PilDataset(torch.utils.data.Dataset):
         return self.transform(Image.fromarray(self.images[i], mode="L")), int(self.labels[i])
 
 
-def tutorial_steps(data: Dataset, arch: str) -> tuple[Iterator[int], int]:
+def tutorial_steps(data: Dataset, arch: str, device: str = "cpu") -> tuple[Iterator[int], int]:
     from torchvision import transforms
 
     tf = transforms.Compose(
@@ -74,13 +76,14 @@ def tutorial_steps(data: Dataset, arch: str) -> tuple[Iterator[int], int]:
     ds = PilDataset(data.images[:, 0].numpy(), data.labels.numpy(), tf)
     loader = torch.utils.data.DataLoader(ds, batch_size=64, shuffle=True)
     torch.manual_seed(0)
-    model = build_model(arch, len(data.classes), data.spec).net  # normalization is in tf
+    model = build_model(arch, len(data.classes), data.spec).net.to(device)  # normalized in tf
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
     def gen() -> Iterator[int]:
         model.train()
         while True:
             for x, y in loader:
+                x, y = x.to(device), y.to(device)
                 opt.zero_grad()
                 loss = F.cross_entropy(model(x), y)
                 loss.backward()
@@ -91,17 +94,19 @@ def tutorial_steps(data: Dataset, arch: str) -> tuple[Iterator[int], int]:
     return gen(), 64
 
 
-def run_arch(arch: str, full: Dataset, rounds: int, steps: int, variants: list[str]) -> dict:
+def run_arch(
+    arch: str, full: Dataset, rounds: int, steps: int, variants: list[str], device: str = "cpu"
+) -> dict:
     n = min(len(full), (WARMUP + rounds * steps + 2) * 128)
     data = full.subset(torch.arange(n))
     gens = {}
     for v in variants:
         if v == "ours":
-            gens[v] = ours_steps(data, arch, "auto", steps)[0]
+            gens[v] = ours_steps(data, arch, "auto", steps, device)[0]
         elif v == "ours-fp32":
-            gens[v] = ours_steps(data, arch, "fp32", steps)[0]
+            gens[v] = ours_steps(data, arch, "fp32", steps, device)[0]
         else:
-            gens[v] = tutorial_steps(data, arch)[0]
+            gens[v] = tutorial_steps(data, arch, device)[0]
     # Warm-up: first steps allocate and pick kernels. The tutorial uses batch 64, so it
     # runs twice the steps of ours for the same number of images.
     per = {v: steps * (2 if v == "tutorial" else 1) for v in variants}
@@ -145,22 +150,30 @@ def main() -> None:
     )
     ap.add_argument("--variants", nargs="+", default=["ours", "ours-fp32", "tutorial"])
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument(
+        "--device", default="cpu", help="cpu or cuda (cuda: train_throughput-cuda.json)"
+    )
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     C.report_load("before train_throughput")
     info = C.machine()
     full = load_builtin("fashion-mnist", C.ensure_fashion(), "train")
-    peak_before = C.matmul_gflops("float32")
-    bf16_peak = C.matmul_gflops("bfloat16")
+    peak_before = C.matmul_gflops("float32", device=args.device)
+    bf16_peak = C.matmul_gflops("bfloat16", device=args.device)
     results = []
     for arch in args.arch:
         results.append(
             run_arch(
-                arch, full, args.rounds, args.steps or DEFAULT_STEPS.get(arch, 4), args.variants
+                arch,
+                full,
+                args.rounds,
+                args.steps or DEFAULT_STEPS.get(arch, 4),
+                args.variants,
+                args.device,
             )
         )
-    peak_after = C.matmul_gflops("float32")
+    peak_after = C.matmul_gflops("float32", device=args.device)
     fp32_peak = max(peak_before["best_gflops"], peak_after["best_gflops"])
     # Per CPU-second figures do not depend on how many cores other processes took from
     # us (exactly so with 1 thread, where no thread waits for another): the honest
@@ -198,7 +211,7 @@ def main() -> None:
     )  # fmt: skip
     C.report_load("after")
     C.write_results(
-        "train_throughput",
+        "train_throughput" + ("" if args.device == "cpu" else "-" + args.device.split(":")[0]),
         {
             "machine": info,
             "fp32_matmul": [peak_before, peak_after],

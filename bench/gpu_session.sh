@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The GPU checks of one lent-machine session (an H100 or H200 with its own torch), run
+# from the repo root:  bash bench/gpu_session.sh OUTDIR
+# Data: BENCH_FASHION_DIR / BENCH_MNIST_DIR (the IDX .gz files). Each step has its own
+# time limit, so one slow step cannot eat the others' time; logs and JSON go to OUTDIR.
+set -u
+out=${1:-/tmp/gpu-out}
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+py=${PYTHON:-python3}
+step() {  # step NAME SECONDS CMD...
+    local name=$1 limit=$2; shift 2
+    echo "=== $name (limit ${limit}s) $(date +%T)"
+    local t0=$SECONDS
+    timeout "$limit" "$@" >"$out/$name.log" 2>&1
+    local rc=$?
+    echo "=== $name rc=$rc $((SECONDS - t0))s"
+    tail -n "${TAILN:-25}" "$out/$name.log"
+}
+step env 60 bash -c "nvidia-smi -L; $py -c 'import torch, torchvision, PIL, numpy, safetensors; print(torch.__version__, torchvision.__version__, torch.cuda.get_device_name(0), torch.cuda.is_bf16_supported())'"
+step cuda-tests 120 $py -m pytest -q -p no:cacheprovider tests/core/test_cuda.py tests/core/test_training.py tests/core/test_devices.py tests/core/test_modelio.py
+step cli 90 bash -c "$py -m app info && $py -m app train --dataset mnist --data-dir $BENCH_MNIST_DIR --device cuda --epochs 3 --eval-test --out /tmp/gpu-m.safetensors && $py -m app evaluate --model /tmp/gpu-m.safetensors --dataset mnist --data-dir $BENCH_MNIST_DIR"
+TAILN=14 step sweep 240 $py bench/recipe_sweep.py --device cuda ${SWEEP:-}
+step tta-fashion 110 $py bench/time_to_accuracy.py --which fashion --recipes seeds ours --device cuda --budget-s 80 --seeds-epochs 5
+step tta-mnist 70 $py bench/time_to_accuracy.py --which mnist5k --recipes ours seeds --device cuda --budget-s 45 --seeds-epochs 12
+step throughput 75 $py bench/train_throughput.py --device cuda --arch resnet-mnist resnet18 --rounds 3 --steps 40
+cp bench/results/*.json "$out/" 2>/dev/null
+echo "done $(date +%T)"
