@@ -113,15 +113,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         FinishedEvent,
         StateEvent,
         StepEvent,
-        TrainConfig,
         Trainer,
         TrainingError,
+        default_config,
         with_overrides,
     )
 
     try:
-        config = with_overrides(
-            TrainConfig(),
+        config = default_config(
+            Path(args.dataset).name,
+            recipe=None if args.recipe == "auto" else args.recipe,
             arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
             device=args.device, seed=args.seed, val_fraction=args.val_split,
             precision=args.precision, limit=args.limit, threads=args.threads,
@@ -311,6 +312,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--limit", type=int, default=None, help="train on the first N images only")
     t.add_argument("--threads", type=int, default=None)
+    t.add_argument(
+        "--recipe", default="auto", choices=("auto", "digits", "objects"),
+        help="default settings and augmentation: digits (rotate, shear, elastic; 40 epochs) or "
+        "objects (mirror, zoom, shift; resnet-mnist-small, 12 epochs, batch 128, lr 0.2); auto: "
+        "digits for mnist, objects otherwise. --arch/--epochs/--batch-size/--lr override it",
+    )  # fmt: skip
     t.add_argument("--no-augment", action="store_true")
     t.add_argument("--out", default=None, help="model file to write (.safetensors)")
     t.add_argument("--checkpoint", default=None, help="checkpoint file (default: OUT with .ckpt)")

@@ -22,6 +22,7 @@ import time
 import _common as C
 
 from app.core.data import load_builtin
+from app.core.modelio import flip_tta
 from app.core.training import EpochEvent, FinishedEvent, TrainConfig, Trainer, evaluate
 
 OBJECTS = dict(hflip=True, rotate_deg=0.0, shear_deg=0.0, scale=0.1, shift=0.1, elastic=0.0)
@@ -35,13 +36,14 @@ CANDIDATES: dict[str, dict] = {  # in the order they run (most informative first
     "objects-8-bs256": dict(OBJECTS, epochs=8, batch_size=256, lr=0.4),
     "objects-8-noscale": dict(OBJECTS, epochs=8, batch_size=128, lr=0.2, scale=0.0),
     "objects-small-10": dict(OBJECTS, arch="resnet-mnist-small", epochs=10, batch_size=128, lr=0.2),
+    "objects-small-12": dict(OBJECTS, arch="resnet-mnist-small", epochs=12, batch_size=128, lr=0.2),
     "objects-8-bs64": dict(OBJECTS, epochs=8, batch_size=64, lr=0.1),
 }
 RESULT_FILE = C.RESULTS / "recipe_sweep.json"
 
 
-def run(name: str, overrides: dict, train, test, device: str) -> dict:
-    cfg = TrainConfig(device=device, **overrides)
+def run(name: str, overrides: dict, train, test, device: str, seed: int = 0) -> dict:
+    cfg = TrainConfig(device=device, seed=seed, **overrides)
     trainer = Trainer(cfg, train)
     curve = []
     t0 = time.perf_counter()
@@ -52,15 +54,20 @@ def run(name: str, overrides: dict, train, test, device: str) -> dict:
             assert trainer.model is not None
             model = copy.deepcopy(trainer.model)
             model.load_state_dict(trainer.eval_state())
-            _, acc, _ = evaluate(
-                model, test.images, test.labels, len(test.classes), autocast=trainer._autocast
-            )
-            curve.append(
-                {"epoch": ev.epoch + 1, "val_acc": ev.val_acc, "test_acc": acc, "train_s": train_s}
-            )
+            accs = {}
+            for tta in (False, True) if flip_tta(cfg) else (False,):
+                accs[tta] = evaluate(
+                    model, test.images, test.labels, len(test.classes), autocast=trainer._autocast,
+                    tta_flip=tta,
+                )[1]  # fmt: skip
+            acc = accs[flip_tta(cfg)]  # as the app uses the model
+            curve.append({
+                "epoch": ev.epoch + 1, "val_acc": ev.val_acc, "test_acc": acc,
+                "test_acc_no_tta": accs[False], "train_s": train_s,
+            })  # fmt: skip
             print(
                 f"  {name:20s} epoch {ev.epoch + 1:2d}/{cfg.epochs}  val {ev.val_acc * 100:.2f}%  "
-                f"test {acc * 100:.2f}%  {train_s:6.1f} s",
+                f"test {acc * 100:.2f}% (no TTA {accs[False] * 100:.2f}%)  {train_s:6.1f} s",
                 flush=True,
             )
             t0 = time.perf_counter()
@@ -76,6 +83,7 @@ def main() -> None:
     ap.add_argument(
         "--only", nargs="*", choices=sorted(CANDIDATES), help="candidates to run (default: all)"
     )
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0], help="seeds for each candidate")
     args = ap.parse_args()
     if args.which == "fashion":
         d = C.ensure_fashion()
@@ -90,12 +98,13 @@ def main() -> None:
         )
     results = json.loads(RESULT_FILE.read_text()) if RESULT_FILE.exists() else {}
     info = C.machine()
-    for name in args.only or list(CANDIDATES):
-        entry = run(name, CANDIDATES[name], train, test, args.device)
-        entry["machine"] = info
-        results[f"{args.which}/{name}"] = entry
-        C.RESULTS.mkdir(parents=True, exist_ok=True)
-        RESULT_FILE.write_text(json.dumps(results, indent=2) + "\n")
+    for seed in args.seeds:
+        for name in args.only or list(CANDIDATES):
+            entry = run(name, CANDIDATES[name], train, test, args.device, seed)
+            entry["machine"] = info
+            results[f"{args.which}/{name}" + (f"/seed{seed}" if seed else "")] = entry
+            C.RESULTS.mkdir(parents=True, exist_ok=True)
+            RESULT_FILE.write_text(json.dumps(results, indent=2) + "\n")
     rows = []
     for key, e in sorted(results.items()):
         c = e["curve"]

@@ -179,6 +179,24 @@ def test_train_on_a_tiny_subset_writes_a_usable_model(tmp_path, capsys):
     assert main(["classify", "--model", str(out), "--json", str(REPO / "resources")]) in (0, 1)
 
 
+@needs_mnist
+@pytest.mark.slow
+def test_train_with_a_named_recipe_records_it_and_the_model_uses_flip_tta(tmp_path, capsys):
+    out = tmp_path / "objects.safetensors"
+    rc = main([
+        "train", "--data-dir", str(MNIST_DIR), "--recipe", "objects", "--limit", "256",
+        "--epochs", "1", "--threads", "1", "--out", str(out),
+    ])  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["arch"] == "resnet-mnist-small"  # the recipe's architecture
+    assert card["recipe"]["hflip"] and card["recipe"]["elastic"] == 0
+    assert card["recipe"]["batch_size"] == 128 and card["recipe"]["epochs"] == 1
+    from app.core.modelio import Predictor
+
+    assert Predictor.load(out).tta_flip
+
+
 def test_export_torchscript_from_the_command_line(model_file, tmp_path, capsys):
     out = tmp_path / "digits.pt"
     assert (
@@ -255,6 +273,7 @@ def test_bad_settings_give_one_error_line_and_exit_1(argv, message, capsys):
         ["classify"],
         ["train", "--epochs", "many"],
         ["export", "--format", "tflite", "--out", "x"],
+        ["train", "--recipe", "cats"],
         ["frobnicate"],
     ],
 )

@@ -63,7 +63,9 @@ def reprepare(data: Dataset, predictor: Predictor) -> torch.Tensor:
 def evaluate_model(predictor: Predictor, data: Dataset, through_preprocess: bool = False) -> EvalResult:
     """Accuracy, loss, per-class accuracy and confusion matrix of `predictor` on `data`."""
     images = reprepare(data, predictor) if through_preprocess else data.images
-    loss, acc, conf = evaluate(predictor.model, images, data.labels, len(predictor.classes))
+    loss, acc, conf = evaluate(
+        predictor.model, images, data.labels, len(predictor.classes), tta_flip=predictor.tta_flip
+    )
     return EvalResult(
         acc, loss, per_class_accuracy(conf), conf.tolist(), list(predictor.classes), len(data),
         f"{data.name} ({data.source})", str(predictor.path), through_preprocess,

@@ -351,6 +351,16 @@ def _fused_for_inference(model: torch.nn.Module) -> torch.nn.Module:
     return fused.to(memory_format=torch.channels_last)
 
 
+def flip_tta(config) -> bool:
+    """Whether a model is judged and used on each image and its mirror (logits averaged).
+
+    A model trained on randomly mirrored images has learnt both orientations, so the
+    average is a free ensemble of two views (airbench's test-time augmentation); never for
+    digits, whose mirror images are other shapes. `config` may be a model card's recipe."""
+    get = config.get if isinstance(config, dict) else lambda k, d=None: getattr(config, k, d)
+    return bool(get("hflip", False)) and bool(get("augment", True))
+
+
 class Predictor:
     """Classifies images with one model; thread-confined (use one per thread)."""
 
@@ -366,6 +376,7 @@ class Predictor:
         # (bench/inference_latency.py); outputs
         # match the model to ~1e-7. `model` stays the model as loaded.
         self._forward = _fused_for_inference(self.model)
+        self.tta_flip = flip_tta(card.recipe)  # mirror-trained models see each image twice
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, device: str = "cpu") -> Predictor:
@@ -400,7 +411,7 @@ class Predictor:
         k = max(1, min(top_k, len(self.classes)))
         for start in range(0, len(todo), 64):
             idx = todo[start : start + 64]
-            probs = torch.softmax(self._forward(self._to_batch([prepared[i] for i in idx])).float(), 1)
+            probs = torch.softmax(self.logits(self._to_batch([prepared[i] for i in idx])), 1)
             probs_np = probs.cpu().numpy()
             for row, i in enumerate(idx):
                 pr = probs_np[row]
@@ -415,6 +426,14 @@ class Predictor:
                     prepared[i].pixels,
                 )
         return [p for p in out if p is not None]
+
+    @torch.inference_mode()
+    def logits(self, batch: torch.Tensor) -> torch.Tensor:
+        """Float logits of a float (N, C, H, W) batch in [0, 1] on the model's device."""
+        out = self._forward(batch).float()
+        if self.tta_flip:
+            out = (out + self._forward(batch.flip(-1)).float()) / 2
+        return out
 
     def predict(self, image: Image.Image | np.ndarray, top_k: int = 5) -> Prediction:
         """Preprocesses and classifies one image (PIL or array)."""

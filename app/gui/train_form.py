@@ -25,10 +25,25 @@ from PySide6.QtWidgets import (
 
 from app.core.data import BUILTIN, default_data_dir
 from app.core.models import ARCHITECTURES
-from app.core.training import TrainConfig, TrainingError
+from app.core.training import (
+    RECIPE_LABELS,
+    RECIPES,
+    TrainConfig,
+    TrainingError,
+    default_config,
+    recipe_for,
+)
 from app.gui.trainer_thread import DataRequest
 
 DATASETS = [("MNIST digits", "mnist"), ("Fashion-MNIST", "fashion-mnist"), ("Image folder", "folder")]
+RECIPE_ITEMS = [("Handwriting (digits)", "digits"), ("Objects and photos", "objects")]
+GUI_DIGIT_EPOCHS = 10  # the app's digit runs: ~99% on the 5k digits in about a minute
+
+
+def suggested(recipe: str) -> tuple[str, int, int, float]:
+    """(architecture, epochs, batch size, learning rate) the form proposes for a recipe."""
+    cfg = TrainConfig(**RECIPES[recipe])
+    return cfg.arch, (GUI_DIGIT_EPOCHS if recipe == "digits" else cfg.epochs), cfg.batch_size, cfg.lr
 SETTINGS_GROUP = "train_form"
 INVALID_STYLE = "border: 1px solid #d9534f; border-radius: 3px;"
 
@@ -69,13 +84,21 @@ class TrainForm(QWidget):
         self.arch_combo.setCurrentIndex(max(self.arch_combo.findData(d.arch), 0))
         # Ranges are wider than the valid ones on purpose: an out-of-range value gets a
         # reason from TrainConfig.validate() instead of being silently refused.
-        self.epochs_spin = QSpinBox(objectName="epochsSpin", minimum=0, maximum=99999, value=10)
+        self.recipe_combo = QComboBox(objectName="recipeCombo")
+        for label, key in RECIPE_ITEMS:
+            self.recipe_combo.addItem(label, key)
+            self.recipe_combo.setItemData(self.recipe_combo.count() - 1, f"Augmentation: {RECIPE_LABELS[key]}", 3)
+        self.recipe_combo.setToolTip(
+            "Default epochs, batch size, learning rate and augmentation for this kind of image; "
+            "picked from the dataset, yours to change"
+        )
+        self.epochs_spin = QSpinBox(objectName="epochsSpin", minimum=0, maximum=99999, value=GUI_DIGIT_EPOCHS)
         self.batch_spin = QSpinBox(objectName="batchSpin", minimum=0, maximum=999999, value=d.batch_size)
         self.lr_edit = QLineEdit(f"{d.lr:g}", objectName="lrEdit")
         self.lr_edit.setToolTip("Peak learning rate of the one-cycle schedule (SGD + Nesterov)")
-        self.augment_check = QCheckBox("Random affine + elastic warp", objectName="augmentCheck")
+        self.augment_check = QCheckBox(objectName="augmentCheck")
         self.augment_check.setChecked(d.augment)
-        self.augment_check.setToolTip("Random rotation, zoom, shear and shift plus a smooth elastic warp, per batch")
+        self.augment_check.setToolTip("Random changes to every training batch, on the device (see Recipe)")
         self.val_spin = QDoubleSpinBox(objectName="valSplitSpin", minimum=0, maximum=100, decimals=1, suffix=" %")
         self.val_spin.setValue(100 * d.val_fraction)
         self.seed_spin = QSpinBox(objectName="seedSpin", minimum=0, maximum=2**31 - 1, value=d.seed)
@@ -94,6 +117,7 @@ class TrainForm(QWidget):
         form.addRow("", self.download_check)
         form.addRow("Image size", self.image_size_spin)
         form.addRow("Architecture", self.arch_combo)
+        form.addRow("Recipe", self.recipe_combo)
         form.addRow("Epochs", self.epochs_spin)
         form.addRow("Batch size", self.batch_spin)
         form.addRow("Learning rate", self.lr_edit)
@@ -114,14 +138,21 @@ class TrainForm(QWidget):
         self.val_spin.valueChanged.connect(self._revalidate)
         self.lr_edit.textChanged.connect(self._revalidate)
         self.folder_edit.textChanged.connect(self._revalidate)
-        self.dataset_combo.currentIndexChanged.connect(self._dataset_changed)
+        self.dataset_combo.currentIndexChanged.connect(self._dataset_picked)
+        self.recipe_combo.currentIndexChanged.connect(self._recipe_changed)
         self._last_error: str | None = None
+        self._loading = False
+        self._recipe = self.recipe()
+        self._recipe_changed()
         self._dataset_changed()
 
     # --- values ------------------------------------------------------------------------------
 
     def dataset(self) -> str:
         return str(self.dataset_combo.currentData())
+
+    def recipe(self) -> str:
+        return str(self.recipe_combo.currentData())
 
     def config(self, device: str = "auto") -> TrainConfig:
         """The run's settings.
@@ -134,7 +165,9 @@ class TrainForm(QWidget):
             lr = float(text)
         except ValueError:
             raise TrainingError(f"learning rate must be a number, not {text!r}") from None
-        cfg = TrainConfig(
+        cfg = default_config(
+            self.dataset(),
+            recipe=self.recipe(),
             arch=str(self.arch_combo.currentData()),
             epochs=self.epochs_spin.value(),
             batch_size=self.batch_spin.value(),
@@ -209,6 +242,7 @@ class TrainForm(QWidget):
         settings.setValue("download", self.download_check.isChecked())
         settings.setValue("image_size", self.image_size_spin.value())
         settings.setValue("arch", self.arch_combo.currentData())
+        settings.setValue("recipe", self.recipe())
         settings.setValue("epochs", self.epochs_spin.value())
         settings.setValue("batch_size", self.batch_spin.value())
         settings.setValue("lr", self.lr_edit.text())
@@ -221,6 +255,7 @@ class TrainForm(QWidget):
     def load_settings(self, settings: QSettings) -> None:
         """Restores saved values; unknown or broken entries keep the defaults."""
         settings.beginGroup(SETTINGS_GROUP)
+        self._loading = True  # restored values are the user's: no recipe suggestions
         try:
             def num(key: str, default, cast=int):
                 try:
@@ -241,6 +276,9 @@ class TrainForm(QWidget):
             i = self.arch_combo.findData(settings.value("arch", ""))
             if i >= 0:
                 self.arch_combo.setCurrentIndex(i)
+            i = self.recipe_combo.findData(settings.value("recipe", recipe_for(self.dataset())))
+            if i >= 0:
+                self.recipe_combo.setCurrentIndex(i)
             self.epochs_spin.setValue(num("epochs", self.epochs_spin.value()))
             self.batch_spin.setValue(num("batch_size", self.batch_spin.value()))
             self.lr_edit.setText(str(settings.value("lr", self.lr_edit.text())))
@@ -250,9 +288,35 @@ class TrainForm(QWidget):
             self.limit_spin.setValue(num("limit", 0))
         finally:
             settings.endGroup()
+            self._loading = False
         self._dataset_changed()
 
     # --- internals ---------------------------------------------------------------------------
+
+    def _dataset_picked(self) -> None:
+        """A new dataset brings its recipe (digits for MNIST, objects otherwise)."""
+        if not self._loading:
+            self.recipe_combo.setCurrentIndex(max(self.recipe_combo.findData(recipe_for(self.dataset())), 0))
+        self._dataset_changed()
+
+    def _recipe_changed(self) -> None:
+        """Shows what the augmentation does; proposes the recipe's architecture, epochs,
+        batch size and learning rate where a field still holds the previous proposal."""
+        new = self.recipe()
+        self.augment_check.setText(f"Random {RECIPE_LABELS[new]}")
+        if not self._loading and new != self._recipe:
+            old_a, old_e, old_b, old_lr = suggested(self._recipe)
+            new_a, new_e, new_b, new_lr = suggested(new)
+            if self.arch_combo.currentData() == old_a:
+                self.arch_combo.setCurrentIndex(max(self.arch_combo.findData(new_a), 0))
+            if self.epochs_spin.value() == old_e:
+                self.epochs_spin.setValue(new_e)
+            if self.batch_spin.value() == old_b:
+                self.batch_spin.setValue(new_b)
+            if self.lr_edit.text().strip() == f"{old_lr:g}":
+                self.lr_edit.setText(f"{new_lr:g}")
+        self._recipe = new
+        self._revalidate()
 
     def _dataset_changed(self) -> None:
         key = self.dataset()

@@ -28,7 +28,14 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.resources import user_models_dir
-from app.core.training import EpochEvent, FinishedEvent, StateEvent, StepEvent, TrainingError
+from app.core.training import (
+    EpochEvent,
+    FinishedEvent,
+    StateEvent,
+    StepEvent,
+    TrainingError,
+    recipe_of,
+)
 from app.gui.confusion_view import ConfusionView
 from app.gui.device_selector import DeviceSelector
 from app.gui.train_form import TrainForm
@@ -270,7 +277,8 @@ class TrainTab(QWidget):
         self.progress.setRange(0, 0)  # busy while the data loads
         self.progress.setFormat("loading data…")
         self._log(f"run: {config.arch}, {config.epochs} epochs, batch {config.batch_size}, lr {config.lr:g}, "
-                  f"augment {'on' if config.augment else 'off'}, val {config.val_fraction:.0%}, "
+                  f"augment {(recipe_of(config) or 'custom') if config.augment else 'off'}, "
+                  f"val {config.val_fraction:.0%}, "
                   f"seed {config.seed} on {config.device}")  # fmt: skip
         self._log(f"model file: {out}" + (f" (resuming {resume})" if resume else ""))
         t = TrainerThread(config, request, out, resume, parent=self)

@@ -395,3 +395,33 @@ def test_inference_copy_folds_every_batchnorm_and_gives_the_same_outputs(arch, m
     x = torch.rand(4, 1, 28, 28)
     with torch.no_grad():
         assert torch.allclose(model(x), fused(x), atol=1e-4, rtol=1e-4)
+
+
+def test_mirror_trained_models_average_each_image_with_its_mirror(tmp_path):
+    """Flip TTA: a model trained with mirrored images (recipe hflip) is used on the image
+    and its mirror, logits averaged; evaluation does the same; digit models never are."""
+    from app.core.data import Dataset
+    from app.core.evaluation import evaluate_model
+    from app.core.models import FASHION_SPEC
+
+    model = random_model(spec=FASHION_SPEC, seed=3)
+    card = modelio.ModelCard(
+        name="", arch="resnet-mnist-small", classes=list("abcdefghij"), input=FASHION_SPEC,
+        recipe={"hflip": True, "augment": True},
+    )  # fmt: skip
+    tta = Predictor(model, card)
+    plain = Predictor(model, modelio.ModelCard(**{**card.__dict__, "recipe": {}}))
+    assert tta.tta_flip and not plain.tta_flip
+    no_aug = modelio.ModelCard(**{**card.__dict__, "recipe": {"hflip": True, "augment": False}})
+    assert not Predictor(model, no_aug).tta_flip
+    img = np.zeros((28, 28), np.uint8)
+    img[4:24, 3:12] = 255  # lopsided, so the mirror differs
+    pred = tta.predict(img)
+    x = torch.from_numpy(pred.model_input)[None, None].float() / 255
+    with torch.inference_mode():
+        both = (model(x).float() + model(x.flip(-1)).float()) / 2
+    np.testing.assert_allclose(pred.probabilities, torch.softmax(both, 1)[0].numpy(), atol=1e-5)
+    assert not torch.allclose(tta.logits(x), plain.logits(x))  # the mirror changed something
+    data = Dataset(torch.from_numpy(np.stack([img, img[:, ::-1].copy()]))[:, None], torch.tensor([0, 1]),
+                   list("abcdefghij"), FASHION_SPEC, "two")  # fmt: skip
+    assert evaluate_model(tta, data).loss != evaluate_model(plain, data).loss

@@ -362,3 +362,38 @@ def test_a_checkpoint_holding_arbitrary_objects_is_not_unpickled(tmp_path, data)
 def test_card_is_written_beside_the_weights(tmp_path, data):
     run_all(Trainer(with_overrides(TINY, epochs=1), data, out=tmp_path / "sub" / "m.safetensors"))
     assert card_path(tmp_path / "sub" / "m.safetensors").is_file()
+
+
+# --- recipes ------------------------------------------------------------------------------------
+
+
+def test_hflip_mirrors_about_half_of_a_batch_and_nothing_else():
+    x = torch.rand(64, 1, 28, 28)
+    cfg = TrainConfig(hflip=True, rotate_deg=0, scale=0, shear_deg=0, shift=0, elastic=0)
+    out = training.augment_batch(x, cfg, torch.Generator().manual_seed(0))
+    same = (out - x).abs().flatten(1).amax(1) < 1e-5
+    mirrored = (out - x.flip(-1)).abs().flatten(1).amax(1) < 1e-5
+    assert bool((same | mirrored).all())  # each image is itself or its mirror, exactly
+    assert 16 <= int(mirrored.sum()) <= 48
+
+
+def test_digit_recipe_never_mirrors():
+    x = torch.zeros(32, 1, 28, 28)
+    x[:, :, 10:18, 4:8] = 1.0  # a bar on the left
+    cfg = TrainConfig(rotate_deg=0, scale=0, shear_deg=0, shift=0, elastic=0)  # digits: hflip off
+    out = training.augment_batch(x, cfg, torch.Generator().manual_seed(0))
+    assert torch.allclose(out, x, atol=1e-5)
+
+
+def test_dataset_recipes():
+    assert training.default_config("mnist") == TrainConfig()  # the digit recipe is the default
+    fashion = training.default_config("fashion-mnist")
+    assert fashion.hflip and fashion.elastic == 0 and fashion.rotate_deg == 0
+    assert fashion.arch == "resnet-mnist-small"
+    assert (fashion.epochs, fashion.batch_size, fashion.lr) == (12, 128, 0.2)
+    assert training.recipe_of(fashion) == "objects" and training.recipe_of(TrainConfig()) == "digits"
+    assert training.default_config("my-photos").hflip  # folders get the objects recipe
+    digits_folder = training.default_config("my-digits", recipe="digits", epochs=3, lr=None)
+    assert not digits_folder.hflip and digits_folder.epochs == 3 and digits_folder.lr == 0.1
+    with pytest.raises(TrainingError, match="unknown recipe"):
+        training.default_config("mnist", recipe="cats")

@@ -213,13 +213,14 @@ def test_worker_error_is_shown_inline_and_the_tab_keeps_working(qtbot, tab, tmp_
 def test_form_is_remembered(qtbot, settings, studio_home, tmp_path):
     a = TrainTab(settings=settings)
     qtbot.addWidget(a)
+    a.form.dataset_combo.setCurrentIndex(a.form.dataset_combo.findData("fashion-mnist"))
+    a.form.recipe_combo.setCurrentIndex(a.form.recipe_combo.findData("digits"))
     a.form.epochs_spin.setValue(7)
     a.form.batch_spin.setValue(32)
     a.form.lr_edit.setText("0.05")
     a.form.augment_check.setChecked(False)
     a.form.seed_spin.setValue(42)
     a.form.arch_combo.setCurrentIndex(a.form.arch_combo.findData("resnet-mnist-small"))
-    a.form.dataset_combo.setCurrentIndex(a.form.dataset_combo.findData("fashion-mnist"))
     a.shutdown()
     b = TrainTab(settings=settings)
     qtbot.addWidget(b)
@@ -227,7 +228,7 @@ def test_form_is_remembered(qtbot, settings, studio_home, tmp_path):
     assert b.form.lr_edit.text() == "0.05" and not b.form.augment_check.isChecked()
     assert b.form.seed_spin.value() == 42
     assert b.form.arch_combo.currentData() == "resnet-mnist-small"
-    assert b.form.dataset() == "fashion-mnist"
+    assert b.form.dataset() == "fashion-mnist" and b.form.recipe() == "digits"
 
 
 def test_device_selector_lists_unavailable_devices_disabled(qtbot):
@@ -310,3 +311,26 @@ def test_shutdown_keeps_the_checkpoint_and_resume_continues(qtbot, tab, mnist_di
     assert saved == [str(out)]  # the resumed run writes the model next to its checkpoint
     assert "completed after 3 epoch(s)" in tab.log.toPlainText()
     assert len(tab.plots.val_acc_curve.getData()[1]) <= 2  # only the resumed epochs were plotted
+
+
+def test_dataset_brings_its_recipe_without_overwriting_edits(tab):
+    f = tab.form
+    assert f.dataset() == "mnist" and f.recipe() == "digits"
+    assert f.arch_combo.currentData() == "resnet-mnist"
+    assert (f.epochs_spin.value(), f.batch_spin.value(), f.lr_edit.text()) == (10, 64, "0.1")
+    assert "elastic" in f.augment_check.text()
+    f.dataset_combo.setCurrentIndex(f.dataset_combo.findData("fashion-mnist"))
+    assert f.recipe() == "objects" and "mirror" in f.augment_check.text()
+    assert f.arch_combo.currentData() == "resnet-mnist-small"
+    assert (f.epochs_spin.value(), f.batch_spin.value(), f.lr_edit.text()) == (12, 128, "0.2")
+    cfg = f.config()
+    assert cfg.hflip and cfg.elastic == 0 and cfg.rotate_deg == 0
+    f.epochs_spin.setValue(3)  # the user's own value stays; untouched ones follow the recipe
+    f.dataset_combo.setCurrentIndex(f.dataset_combo.findData("mnist"))
+    assert f.recipe() == "digits" and f.arch_combo.currentData() == "resnet-mnist"
+    assert (f.epochs_spin.value(), f.batch_spin.value(), f.lr_edit.text()) == (3, 64, "0.1")
+    assert not f.config().hflip and f.config().elastic > 0
+    f.dataset_combo.setCurrentIndex(f.dataset_combo.findData("folder"))
+    assert f.recipe() == "objects"
+    f.recipe_combo.setCurrentIndex(f.recipe_combo.findData("digits"))  # e.g. a folder of digits
+    assert not f.config().hflip
