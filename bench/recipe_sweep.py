@@ -15,7 +15,6 @@ minutes; the accuracy per epoch carries over to the CPU, whose time per epoch co
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import time
 
@@ -23,7 +22,7 @@ import _common as C
 
 from app.core.data import load_builtin
 from app.core.modelio import flip_tta
-from app.core.training import EpochEvent, FinishedEvent, TrainConfig, Trainer, evaluate
+from app.core.training import EpochEvent, FinishedEvent, TrainConfig, Trainer
 
 OBJECTS = dict(hflip=True, rotate_deg=0.0, shear_deg=0.0, scale=0.1, shift=0.1, elastic=0.0)
 CANDIDATES: dict[str, dict] = {  # in the order they run (most informative first)
@@ -51,23 +50,15 @@ def run(name: str, overrides: dict, train, test, device: str, seed: int = 0) -> 
     for ev in trainer.run():
         if isinstance(ev, EpochEvent):
             train_s += time.perf_counter() - t0
-            assert trainer.model is not None
-            model = copy.deepcopy(trainer.model)
-            model.load_state_dict(trainer.eval_state())
-            accs = {}
-            for tta in (False, True) if flip_tta(cfg) else (False,):
-                accs[tta] = evaluate(
-                    model, test.images, test.labels, len(test.classes), autocast=trainer._autocast,
-                    tta_flip=tta,
-                )[1]  # fmt: skip
-            acc = accs[flip_tta(cfg)]  # as the app uses the model
+            acc = trainer.evaluate_now(test)[1]  # as the app uses the model
+            no_tta = trainer.evaluate_now(test, tta_flip=False)[1] if flip_tta(cfg.to_dict()) else acc
             curve.append({
                 "epoch": ev.epoch + 1, "val_acc": ev.val_acc, "test_acc": acc,
-                "test_acc_no_tta": accs[False], "train_s": train_s,
+                "test_acc_no_tta": no_tta, "train_s": train_s,
             })  # fmt: skip
             print(
                 f"  {name:20s} epoch {ev.epoch + 1:2d}/{cfg.epochs}  val {ev.val_acc * 100:.2f}%  "
-                f"test {acc * 100:.2f}% (no TTA {accs[False] * 100:.2f}%)  {train_s:6.1f} s",
+                f"test {acc * 100:.2f}% (no TTA {no_tta * 100:.2f}%)  {train_s:6.1f} s",
                 flush=True,
             )
             t0 = time.perf_counter()

@@ -29,7 +29,6 @@ dataset and recipe, replaced when that pair is run again), so runs can be made p
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import time
 from collections.abc import Callable
@@ -40,9 +39,8 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from app.core.data import Dataset, load_builtin
-from app.core.modelio import flip_tta
 from app.core.models import build_model
-from app.core.training import EpochEvent, FinishedEvent, Trainer, default_config, evaluate
+from app.core.training import EpochEvent, FinishedEvent, Trainer, default_config
 
 TARGETS = {"fashion": 0.92, "mnist5k": 0.99}
 RESULT_FILE = C.RESULTS / "time_to_accuracy.json"
@@ -90,14 +88,7 @@ def run_ours(
     for ev in trainer.run():
         if isinstance(ev, EpochEvent):
             clock.pause()
-            assert trainer.model is not None
-            model = copy.deepcopy(trainer.model)  # the weights the app saves (EMA)
-            model.load_state_dict(trainer.eval_state())
-            _, acc, _ = evaluate(
-                model, test.images, test.labels, len(test.classes),
-                autocast=trainer._autocast, channels_last=cfg.channels_last,
-                tta_flip=flip_tta(cfg),
-            )  # fmt: skip
+            _, acc, _ = trainer.evaluate_now(test)  # the weights the app saves, used as it does
             curve.append(
                 {"epoch": ev.epoch + 1, "wall_s": clock.wall, "cpu_s": clock.cpu, "test_acc": acc}
             )

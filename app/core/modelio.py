@@ -351,14 +351,14 @@ def _fused_for_inference(model: torch.nn.Module) -> torch.nn.Module:
     return fused.to(memory_format=torch.channels_last)
 
 
-def flip_tta(config) -> bool:
+def flip_tta(recipe: dict) -> bool:
     """Whether a model is judged and used on each image and its mirror (logits averaged).
 
     A model trained on randomly mirrored images has learnt both orientations, so the
     average is a free ensemble of two views (airbench's test-time augmentation); never for
-    digits, whose mirror images are other shapes. `config` may be a model card's recipe."""
-    get = config.get if isinstance(config, dict) else lambda k, d=None: getattr(config, k, d)
-    return bool(get("hflip", False)) and bool(get("augment", True))
+    digits, whose mirror images are other shapes. `recipe`: a model card's recipe, i.e.
+    its TrainConfig as a dict."""
+    return bool(recipe.get("hflip", False)) and bool(recipe.get("augment", True))
 
 
 class Predictor:

@@ -13,6 +13,7 @@ seeded with (seed, epoch).
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import threading
@@ -287,6 +288,7 @@ class Trainer:
         self.command = command
         self.history: list[dict] = []
         self.model: Classifier | None = None
+        self._tta = False  # flip TTA for evaluation, set by run() from the config
         self.test_metrics: dict = {}
         self._pause = threading.Event()
         self._cancel = threading.Event()
@@ -356,6 +358,18 @@ class Trainer:
         if self._ema:
             return self._ema
         return self.model.state_dict()
+
+    def evaluate_now(self, data: Dataset, tta_flip: bool | None = None) -> tuple[float, float, torch.Tensor]:
+        """(loss, accuracy, confusion) on `data` of the weights the trainer would save now
+        (the EMA), used as the app uses them (flip TTA for mirror-trained models unless
+        `tta_flip` says otherwise). For benchmarks between epochs; the run is not touched."""
+        assert self.model is not None, "no model before run() has started"
+        model = copy.deepcopy(self.model)
+        model.load_state_dict(self.eval_state())
+        return evaluate(
+            model, data.images, data.labels, len(data.classes), autocast=self._autocast,
+            channels_last=self.config.channels_last, tta_flip=self._tta if tta_flip is None else tta_flip,
+        )  # fmt: skip
 
     def _save_checkpoint(self, epoch_done: int, best: _Best) -> None:
         if self.checkpoint is None:
@@ -479,6 +493,7 @@ class Trainer:
             self._opt, max_lr=cfg.lr, total_steps=total_steps, pct_start=cfg.warmup_fraction,
             div_factor=20.0, final_div_factor=200.0,
         )  # fmt: skip
+        self._tta = flip_tta(cfg.to_dict())
         self._move(self.device)
         criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
         best = _Best()
@@ -574,12 +589,12 @@ class Trainer:
             if len(val_x):
                 val_loss, val_acc, confusion = evaluate(
                     self.model, val_x, val_y, n_classes, autocast=self._autocast,
-                    channels_last=cfg.channels_last, tta_flip=flip_tta(cfg),
+                    channels_last=cfg.channels_last, tta_flip=self._tta,
                 )  # fmt: skip
             else:
                 _, _, confusion = evaluate(
                     self.model, self._train_x, self._train_y, n_classes,
-                    autocast=self._autocast, channels_last=cfg.channels_last, tta_flip=flip_tta(cfg),
+                    autocast=self._autocast, channels_last=cfg.channels_last, tta_flip=self._tta,
                 )  # fmt: skip
                 val_loss, val_acc = None, None
             score = val_acc if val_acc is not None else train_acc
@@ -610,7 +625,7 @@ class Trainer:
             if self.test_data is not None:
                 loss, acc, conf = evaluate(
                     self.model, self.test_data.images, self.test_data.labels, n_classes,
-                    tta_flip=flip_tta(cfg),
+                    tta_flip=self._tta,
                 )  # fmt: skip
                 self.test_metrics = {
                     "test_accuracy": acc,

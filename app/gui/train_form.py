@@ -38,14 +38,14 @@ from app.gui.trainer_thread import DataRequest
 DATASETS = [("MNIST digits", "mnist"), ("Fashion-MNIST", "fashion-mnist"), ("Image folder", "folder")]
 RECIPE_ITEMS = [("Handwriting (digits)", "digits"), ("Objects and photos", "objects")]
 GUI_DIGIT_EPOCHS = 10  # the app's digit runs: ~99% on the 5k digits in about a minute
+SETTINGS_GROUP = "train_form"
+INVALID_STYLE = "border: 1px solid #d9534f; border-radius: 3px;"
 
 
 def suggested(recipe: str) -> tuple[str, int, int, float]:
     """(architecture, epochs, batch size, learning rate) the form proposes for a recipe."""
     cfg = TrainConfig(**RECIPES[recipe])
     return cfg.arch, (GUI_DIGIT_EPOCHS if recipe == "digits" else cfg.epochs), cfg.batch_size, cfg.lr
-SETTINGS_GROUP = "train_form"
-INVALID_STYLE = "border: 1px solid #d9534f; border-radius: 3px;"
 
 
 class TrainForm(QWidget):

@@ -397,3 +397,19 @@ def test_dataset_recipes():
     assert not digits_folder.hflip and digits_folder.epochs == 3 and digits_folder.lr == 0.1
     with pytest.raises(TrainingError, match="unknown recipe"):
         training.default_config("mnist", recipe="cats")
+
+
+def test_evaluate_now_judges_the_saved_weights_without_touching_the_run(data):
+    trainer = Trainer(with_overrides(TINY, epochs=1, hflip=True, precision="fp32"), data)
+    for ev in trainer.run():
+        if isinstance(ev, EpochEvent):
+            live = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+            loss, acc, conf = trainer.evaluate_now(data)
+            assert int(conf.sum()) == len(data) and 0 <= acc <= 1
+            assert all(torch.equal(v, trainer.model.state_dict()[k]) for k, v in live.items())
+            ema = training.build_model(TINY.arch, 10, data.spec)  # the EMA weights, evaluated plainly
+            ema.load_state_dict(trainer.eval_state())
+            with_tta = training.evaluate(ema, data.images, data.labels, 10, tta_flip=True)
+            without = training.evaluate(ema, data.images, data.labels, 10)
+            assert loss == pytest.approx(with_tta[0], rel=1e-4)
+            assert trainer.evaluate_now(data, tta_flip=False)[0] == pytest.approx(without[0], rel=1e-4)
