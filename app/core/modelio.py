@@ -290,6 +290,8 @@ class Prediction:
     label/index are None when there was nothing to classify (`blank`, with `message`).
     top_k: (label, probability) pairs, best first. probabilities: one per class.
     model_input: the exact uint8 image the model received.
+    region: where the digit was found on a photo, (x0, y0, x1, y1) in the image's pixels.
+    note: what the user should know besides the label (e.g. several digits were found).
     """
 
     label: str | None
@@ -300,15 +302,22 @@ class Prediction:
     model_input: np.ndarray
     blank: bool = False
     message: str = ""
+    region: tuple[int, int, int, int] | None = None
+    note: str = ""
 
     def to_json(self) -> dict:
         if self.blank:
             return {"label": None, "confidence": 0.0, "top_k": [], "message": self.message}
-        return {
+        out = {
             "label": self.label,
             "confidence": round(self.confidence, 6),
             "top_k": [[lbl, round(p, 6)] for lbl, p in self.top_k],
         }
+        if self.region is not None:
+            out["region"] = list(self.region)
+        if self.note:
+            out["note"] = self.note
+        return out
 
 
 def _fuse_conv_bn(module: torch.nn.Module) -> None:
@@ -391,8 +400,9 @@ class Predictor:
     def classes(self) -> list[str]:
         return self.card.classes
 
-    def prepare(self, image: Image.Image | np.ndarray) -> PreparedImage:
-        return prepare(image, self.card.input)
+    def prepare(self, image: Image.Image | np.ndarray, clean: bool = False) -> PreparedImage:
+        """`prepare()` for this model; clean=True for canvas drawings (the fast path)."""
+        return prepare(image, self.card.input, clean=clean)
 
     def _to_batch(self, prepared: Sequence[PreparedImage]) -> torch.Tensor:
         arr = np.stack([p.pixels for p in prepared])
@@ -424,6 +434,8 @@ class Predictor:
                     [(self.classes[j], float(pr[j])) for j in order],
                     [float(v) for v in pr],
                     prepared[i].pixels,
+                    region=prepared[i].region,
+                    note=prepared[i].note,
                 )
         return [p for p in out if p is not None]
 
@@ -435,9 +447,10 @@ class Predictor:
             out = (out + self._forward(batch.flip(-1)).float()) / 2
         return out
 
-    def predict(self, image: Image.Image | np.ndarray, top_k: int = 5) -> Prediction:
-        """Preprocesses and classifies one image (PIL or array)."""
-        return self.predict_prepared([self.prepare(image)], top_k)[0]
+    def predict(self, image: Image.Image | np.ndarray, top_k: int = 5, clean: bool = False) -> Prediction:
+        """Preprocesses and classifies one image (PIL or array); clean=True for canvas
+        drawings."""
+        return self.predict_prepared([self.prepare(image, clean)], top_k)[0]
 
     def predict_many(self, images: Iterable[Image.Image | np.ndarray], top_k: int = 5) -> list[Prediction]:
         return self.predict_prepared([self.prepare(im) for im in images], top_k)
