@@ -40,15 +40,16 @@ SMALL_IMAGE = 64  # below this (px, shorter side) an image is a crop: no illumin
 BACKGROUND_SIZE = 192  # long side at which the paper is estimated (smooth: low res suffices)
 BACKGROUND_WINDOW = 0.25  # opening size, as a share of the shorter side: wider than strokes
 DARK_REGION = 0.3  # paper under this share of the brightest paper's light: a table, not a shadow
-LINE_WINDOW = 1 / 16  # a ruling is straight over this share of the frame ...
+LINE_WINDOW = 1 / 10  # a ruling is straight over this share of the frame ...
 LINE_SPAN = 0.4  # ... and spans at least this share of it
 LINE_TILT_PX = 3  # rows (or columns) a ruling may drift over one line window
-LINE_THICK = 0.02  # a ruling is thinner than this share of the frame (markers are not)
+LINE_THICK = 0.025  # a ruling is thinner than this share of the frame (markers are not)
 RULING_EXTRA = 1.6  # how much more than a ruling's measured darkness is taken away
 RULING_COLOUR = 0.1  # chroma (max - min of RGB) of printed blue/red rulings ...
 RULING_COLOURED_MAX = 0.6  # ... which are lighter than writing ink (darkness in 0..1)
 RULING_NEUTRAL_MAX = 0.45  # grey rulings: lighter still, and two or more of them
 SAUVOLA_K = 0.15  # Sauvola's k: the ink must be this much darker than the local mean
+STRONG_INK = 0.3  # darker than this is ink wherever it is (after rulings are gone)
 NOISE_SIGMAS = 4.0  # ... and this many noise sigmas above the paper
 MIN_INK = 0.06  # ... and at least this dark (fraction of the paper's brightness)
 GHOST = 0.4  # ink fainter than this share of the strongest stroke is a ghost or smudge
@@ -152,6 +153,23 @@ def _top(values: np.ndarray, share: float = 0.002) -> float:
     return float(np.partition(flat, flat.size - k)[flat.size - k :].mean())
 
 
+def _rulings(d: np.ndarray, chroma: np.ndarray | None, floor: float) -> np.ndarray:
+    """`_long_lines`, on big images at half size: a 2x2 maximum keeps one-pixel lines
+    at full strength, and the search costs a quarter."""
+    h, w = d.shape
+    if min(h, w) < 400:
+        return _long_lines(d, chroma, floor)
+    hh, ww = h // 2 * 2, w // 2 * 2
+
+    def pool(a: np.ndarray) -> np.ndarray:
+        return np.maximum(np.maximum(a[0:hh:2, 0:ww:2], a[1:hh:2, 0:ww:2]), np.maximum(a[0:hh:2, 1:ww:2], a[1:hh:2, 1:ww:2]))
+
+    small = _long_lines(pool(d), None if chroma is None else pool(chroma), floor)
+    out = np.zeros_like(d)
+    out[:hh, :ww] = np.repeat(np.repeat(small, 2, axis=0), 2, axis=1)
+    return out
+
+
 def _long_lines(d: np.ndarray, chroma: np.ndarray | None, floor: float) -> np.ndarray:
     """How much of `d` (ink darkness) is printed rulings, per pixel."""
     h, w = d.shape
@@ -169,9 +187,20 @@ def _long_lines(d: np.ndarray, chroma: np.ndarray | None, floor: float) -> np.nd
         if n == 0:
             continue
         spans = np.array([(s[axis].stop - s[axis].start) for s in ndi.find_objects(labels)])
-        areas = np.bincount(labels.ravel(), minlength=n + 1)[1:]
-        thick = areas / np.maximum(spans, 1) - 2 * LINE_TILT_PX  # the dilation widened it
-        ids = 1 + np.flatnonzero((spans >= LINE_SPAN * length) & (thick <= widest))
+        ids = 1 + np.flatnonzero(spans >= LINE_SPAN * length)
+        if ids.size == 0:
+            continue
+        # Thickness across the line, the median over its length: a digit's stroke lying
+        # on a ruling widens it only locally.
+        lut = np.zeros(n + 1, np.int64)
+        lut[ids] = np.arange(1, ids.size + 1)
+        lab = lut[labels] if axis == 1 else lut[labels].T
+        cols = lab.shape[1]
+        counts = np.bincount((lab * cols + np.arange(cols)).ravel(), minlength=(ids.size + 1) * cols)
+        counts = counts.reshape(ids.size + 1, cols)[1:].astype(np.float32)
+        counts[counts == 0] = np.nan
+        thick = np.nanmedian(counts, axis=1) - 2 * LINE_TILT_PX  # the dilation widened it
+        ids = ids[thick <= widest]
         if ids.size == 0:
             continue
         level = np.asarray(ndi.median(opened, labels, ids), dtype=np.float32)
@@ -210,14 +239,21 @@ def _threshold(d: np.ndarray, sigma: float) -> np.ndarray:
     std = np.sqrt(np.maximum(sq - mean * mean, 0.0))
     paper = 1.0 - d
     t = (1.0 - mean) * (1.0 + SAUVOLA_K * (std / 0.5 - 1.0))
-    return (paper < t) & (d > max(MIN_INK, NOISE_SIGMAS * sigma))
+    # Clearly dark ink is ink whatever its surroundings: the inside of a broad marker
+    # stroke is as dark as its local mean, which Sauvola alone would call paper.
+    return ((paper < t) & (d > max(MIN_INK, NOISE_SIGMAS * sigma))) | (d > STRONG_INK)
 
 
 def _groups(boxes: np.ndarray) -> list[list[int]]:
-    """Merges boxes (y0, y1, x0, x1) that lie within GROUP_GAP of each other's height,
-    biggest first, until nothing changes."""
-    groups = [[i] for i in np.argsort(-(boxes[:, 1] - boxes[:, 0]))]
-    gbox = [boxes[g[0]].astype(np.float64) for g in groups]
+    """Merges boxes (y0, y1, x0, x1) into digits: two groups join when their boxes lie
+    within GROUP_GAP of the larger one's biggest stroke. The reach follows the strokes,
+    not the merged box, so a chain of pieces (what is left of a ruling) cannot grow a
+    group across the page."""
+    extent = np.maximum(boxes[:, 1] - boxes[:, 0], boxes[:, 3] - boxes[:, 2]).astype(np.float64)
+    order = np.argsort(-extent)
+    groups = [[int(i)] for i in order]
+    gbox = [boxes[i].astype(np.float64) for i in order]
+    reach = [GROUP_GAP * extent[i] for i in order]
     merged = True
     while merged:
         merged = False
@@ -226,13 +262,12 @@ def _groups(boxes: np.ndarray) -> list[list[int]]:
                 if not groups[a] or not groups[b]:
                     continue
                 ba, bb = gbox[a], gbox[b]
-                reach = GROUP_GAP * max(ba[1] - ba[0], bb[1] - bb[0])
-                gap_y = max(ba[0] - bb[1], bb[0] - ba[1])
-                gap_x = max(ba[2] - bb[3], bb[2] - ba[3])
-                if gap_y <= reach and gap_x <= reach:
+                r = max(reach[a], reach[b])
+                if max(ba[0] - bb[1], bb[0] - ba[1]) <= r and max(ba[2] - bb[3], bb[2] - ba[3]) <= r:
                     groups[a] += groups[b]
                     groups[b] = []
                     gbox[a] = np.array([min(ba[0], bb[0]), max(ba[1], bb[1]), min(ba[2], bb[2]), max(ba[3], bb[3])])
+                    reach[a] = r
                     merged = True
     return [g for g in groups if g]
 
@@ -251,7 +286,10 @@ def find_digit(image: Image.Image | np.ndarray) -> FoundDigit:
             a = a[..., :3]
     if a is not None:
         gray = a if a.ndim == 2 else a[..., 0] * 0.299 + a[..., 1] * 0.587 + a[..., 2] * 0.114
-    chroma = None if a is None or a.ndim == 2 else (a.max(axis=2) - a.min(axis=2))
+    chroma = None
+    if a is not None and a.ndim == 3:  # elementwise: ~10x faster than max(axis=2) here
+        r, g, b = a[..., 0], a[..., 1], a[..., 2]
+        chroma = np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)
     gray = np.ascontiguousarray(gray, dtype=np.float32)
     if gray.size == 0 or float(gray.max() - gray.min()) < 0.02:
         return NOT_FOUND
@@ -268,9 +306,9 @@ def find_digit(image: Image.Image | np.ndarray) -> FoundDigit:
     # where no writing is; their edges would read as long strokes.
     dark = (1.0 - bg) < DARK_REGION * (1.0 - paper) if dark_ink else bg > paper + 1.0 - DARK_REGION
     if dark.any():
-        d[ndi.binary_dilation(dark, iterations=blur + 2)] = 0.0  # + the upscaling's blur
+        d[ndi.maximum_filter(dark, size=2 * blur + 5)] = 0.0  # + the upscaling's blur
     sigma = _noise(d)
-    d = np.clip(d - _long_lines(d, chroma, max(MIN_INK / 2, 3 * sigma)), 0.0, 1.0)
+    d = np.clip(d - _rulings(d, chroma, max(MIN_INK / 2, 3 * sigma)), 0.0, 1.0)
     ink = _threshold(d, sigma)
     labels, n = ndi.label(ink, structure=np.ones((3, 3)))
     if n == 0:
@@ -290,6 +328,12 @@ def find_digit(image: Image.Image | np.ndarray) -> FoundDigit:
         return NOT_FOUND
     strongest = float(np.max(np.where(ref, strength * (area >= 0.2 * area[ref].max()), 0)))
     keep &= strength >= GHOST * strongest
+    # Edges that run into the frame (the sheet's edge, a table's, a shadow's) are not
+    # writing; left in, they would pull a digit beside them into their group.
+    extent = np.maximum(boxes[:, 1] - boxes[:, 0], boxes[:, 3] - boxes[:, 2])
+    edges = border & (extent >= 0.5 * max(h, w))
+    if (keep & ~edges).any():
+        keep &= ~edges
     best = _choose(boxes, area, mass, border, keep, (h, w))
     if best is None:
         return NOT_FOUND
@@ -335,8 +379,11 @@ def _choose(boxes, area, mass, border, keep, shape) -> tuple[list[int], int] | N
         gh, gw = y1 - y0, x1 - x0
         fill = area[members].sum() / max(gh * gw, 1)
         cut = bool(border[members].any())
-        # Filled slabs (a shadow, a table edge) and long thin dashes are not digits.
-        digit_like = gw <= MAX_ASPECT * gh and not (fill > 0.85 and min(gh, gw) > 0.2 * min(h, w))
+        # Filled slabs (a shadow, a table edge), dashes and what is left of a ruling (thin,
+        # along much of the frame) are not digits; a lone 1 still wins when nothing else is.
+        slab = fill > 0.85 and min(gh, gw) > 0.2 * min(h, w)
+        rule_left = gh >= LINE_SPAN * h and gh >= 5 * gw
+        digit_like = gw <= MAX_ASPECT * gh and not slab and not rule_left
         found.append((not cut, digit_like, float(mass[members].sum()), gh, list(members)))
     candidates = [f for f in found if f[1]] or found
     whole = [f for f in candidates if f[0]] or candidates

@@ -197,6 +197,13 @@ def _perspective(img: Image.Image, rng: random.Random, keystone: float, rotate: 
                          fillcolor=fill)  # fmt: skip
 
 
+def _noise_image(rng: random.Random, h: int, w: int, sigma: float) -> np.ndarray:
+    """Gaussian sensor noise in grey levels, int16, from the sample's own seed (Pillow's
+    effect_noise would use C's unseeded rand())."""
+    nprng = np.random.default_rng(rng.randrange(2**32))
+    return (nprng.standard_normal((h, w), dtype=np.float32) * sigma).astype(np.int16)
+
+
 def _finish(page: np.ndarray, rng: random.Random, noise: float, blur: float, quality: int | None,
             gray: bool = False) -> Image.Image:  # fmt: skip
     """Camera/scanner output: blur, sensor noise, 8 bits, JPEG (None: lossless PNG)."""
@@ -204,7 +211,7 @@ def _finish(page: np.ndarray, rng: random.Random, noise: float, blur: float, qua
     if blur > 0:
         img = img.filter(ImageFilter.GaussianBlur(blur))
     if noise > 0:
-        n = np.asarray(Image.effect_noise(img.size, noise), np.int16) - 128
+        n = _noise_image(rng, img.height, img.width, noise)
         arr = np.asarray(img, np.int16) + n[..., None]
         img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
     if gray:
@@ -265,16 +272,17 @@ def _notebook(rng, nprng, digit, mnist, index, grid: bool):
         margin_x = 0.25 * w if margin else 0.0
     mask, writer = _writer(rng, digit, height, (0.035, 0.09), mnist, index)
     mh, mw = mask.shape
-    cx = rng.uniform(margin_x + mw / 2 + 8, max(margin_x + mw / 2 + 9, w - mw / 2 - 8))
-    cy = rng.uniform(mh / 2 + 8, max(mh / 2 + 9, h - mh / 2 - 8))
+    edge = 0.08 * min(w, h)  # a photo of the page may be turned and cropped a little
+    cx = rng.uniform(margin_x + mw / 2 + edge, max(margin_x + mw / 2 + edge, w - mw / 2 - edge))
+    cy = rng.uniform(mh / 2 + edge, max(mh / 2 + edge, h - mh / 2 - edge))
     if not grid and len(ys):  # people write on the line: the digit's foot near a ruling
         foot = ys[np.argmin(np.abs(ys - (cy + mh / 2)))]
-        cy = float(np.clip(foot - mh / 2 + rng.uniform(-0.15, 0.1) * spacing, mh / 2 + 2, h - mh / 2 - 2))
+        cy = float(np.clip(foot - mh / 2 + rng.uniform(-0.15, 0.1) * spacing, mh / 2 + edge, h - mh / 2 - edge))
     _put_ink(page, mask, cx, cy, ink, rng)
     _light(page, rng, rng.uniform(0, 0.25), rng.uniform(0, 0.2), rng.uniform(0, 0.2) if rng.random() < 0.3 else 0)
     img = _finish(page, rng, 0, 0, None)
     if rng.random() < 0.6:  # photographed rather than scanned
-        img = _perspective(img, rng, 0.02, 3, zoom=1.06)
+        img = _perspective(img, rng, 0.02, 3, zoom=1.12)
     return _finish(np.asarray(img, np.float32) / 255, rng, rng.uniform(1, 4), rng.uniform(0, 1.0),
                    rng.randint(65, 92)), writer, ink  # fmt: skip
 
@@ -403,7 +411,7 @@ def _fine12mp(rng, nprng, digit, mnist, index):
     _put_ink(patch, mask, patch.shape[1] / 2, patch.shape[0] / 2, ink, rng)
     big.paste(Image.fromarray(np.clip(patch * 255 + 0.5, 0, 255).astype(np.uint8)), box[:2])
     big = big.filter(ImageFilter.GaussianBlur(rng.uniform(0.6, 1.3)))
-    noise = np.asarray(Image.effect_noise((w, h), rng.uniform(2, 4)), np.int16) - 128
+    noise = _noise_image(rng, h, w, rng.uniform(2, 4))
     arr = np.clip(np.asarray(big, np.int16) + noise[..., None], 0, 255).astype(np.uint8)
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, "JPEG", quality=rng.randint(75, 90))
