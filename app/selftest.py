@@ -67,16 +67,17 @@ def _check_samples() -> str:
     files = sorted(folder.glob("digit_*.png"))
     if len(files) < 10:
         raise SelfTestError(f"expected 10 sample images digit_0..9.png in {folder}, found {len(files)}")
+    photos = sorted(folder.glob("photo_*.jpg"))  # phone shots: the photo front end's path
     wrong = []
-    for path, result in _State.predictor.predict_paths(files):
-        expected = re.fullmatch(r"digit_(\d)\.png", path.name)
+    for path, result in _State.predictor.predict_paths(files + photos):
+        expected = re.fullmatch(r"(?:digit|photo)_(\d)\.(?:png|jpg)", path.name)
         if isinstance(result, ImageLoadError):
             wrong.append(f"{path.name}: unreadable ({result.problem})")
         elif expected is None or result.label != expected.group(1):
             wrong.append(f"{path.name}: predicted {result.label} ({result.confidence:.0%})")
     if wrong:
-        raise SelfTestError(f"{len(wrong)}/{len(files)} samples misclassified: " + "; ".join(wrong))
-    return f"{len(files)}/{len(files)} sample digits correct"
+        raise SelfTestError(f"{len(wrong)}/{len(files) + len(photos)} samples misclassified: " + "; ".join(wrong))
+    return f"{len(files)}/{len(files)} sample digits correct, {len(photos)}/{len(photos)} photos"
 
 
 def _check_gui() -> str:

@@ -54,7 +54,7 @@ NOISE_SIGMAS = 4.0  # ... and this many noise sigmas above the paper
 MIN_INK = 0.06  # ... and at least this dark (fraction of the paper's brightness)
 GHOST = 0.4  # ink fainter than this share of the strongest stroke is a ghost or smudge
 GROUP_GAP = 0.3  # strokes closer than this share of the digit's height are one digit
-SAME_SIZE = 0.5  # another digit counts when at least this share of the chosen one's height
+SAME_SIZE = 0.35  # another digit counts when at least this share of the chosen one's height
 MAX_ASPECT = 3.0  # wider than this times the height: a dash, a line, not a digit
 MARGIN = 0.12  # crop margin around the digit, share of its size
 
@@ -388,5 +388,5 @@ def _choose(boxes, area, mass, border, keep, shape) -> tuple[list[int], int] | N
     candidates = [f for f in found if f[1]] or found
     whole = [f for f in candidates if f[0]] or candidates
     best = max(whole, key=lambda f: f[2])
-    count = sum(1 for f in whole if f[3] >= SAME_SIZE * best[3] and f[2] >= 0.25 * best[2])
+    count = sum(1 for f in whole if f[3] >= SAME_SIZE * best[3] and f[2] >= 0.15 * best[2])
     return best[4], count

@@ -203,8 +203,8 @@ class InferenceWorker(QObject):
         if self._predictor is None:
             self.prediction_failed.emit(request_id, "no model is loaded")
             return
-        try:
-            pred = self._predictor.predict(image, top_k=len(self._predictor.classes))
+        try:  # canvas drawings are clean: the fast path, no photo front end
+            pred = self._predictor.predict(image, top_k=len(self._predictor.classes), clean=True)
         except Exception as e:
             self.prediction_failed.emit(request_id, f"classification failed: {_describe(e)}")
             return

@@ -2,6 +2,10 @@
 
     python resources/samples/make_samples.py
 
+(The phone photos `photo_<d>.jpg` beside them come from the test set's generator:
+`python -m tests.helpers.photo_sheet --seed 5 --sample ruled 7 resources/samples/photo_7.jpg`
+and `... --sample phone 4 resources/samples/photo_4.jpg`.)
+
 The strokes are a person's pen path in a unit box (x right, y down). Each sample is drawn
 the way a pen on paper would draw it: the path is smoothed with a centripetal
 Catmull-Rom spline, stamped with a round nib whose width swells and thins a little, in

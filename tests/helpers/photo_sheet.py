@@ -47,7 +47,15 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--conditions", nargs="+", default=list(CONDITIONS))
     ap.add_argument("--prepared", action="store_true", help="show the model input too")
+    ap.add_argument("--sample", nargs=3, metavar=("CONDITION", "INDEX", "PATH"),
+                    help="write one image as a JPEG file instead (resources/samples/photo_*.jpg)")
     args = ap.parse_args()
+    if args.sample:
+        cond, index, path = args.sample
+        s = make_sample(cond, int(index), args.seed)
+        s.image.convert("RGB").save(path, quality=80, optimize=True)
+        print(f"wrote {path}: {cond} #{index}, digit {s.label}, {s.writer}, {s.ink}")
+        return
     mnist = load_mnist_test()
     rows = []
     for c in args.conditions:
