@@ -240,8 +240,6 @@ class ClassifyTab(QWidget):
         if not self._fresh(request_id):
             return
         self._last_shown = request_id
-        if message == "no model is loaded":
-            message = "No model is loaded: choose one in the Model list above."
         self.result.show_empty(message, "Your drawing")
         self.prediction_shown.emit(request_id)
 

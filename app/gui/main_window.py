@@ -150,7 +150,7 @@ class MainWindow(QMainWindow):
         self._warmed_up = True
         import threading
 
-        from app.core.training import warm_up
+        from app.core.warmup import warm_up
 
         threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
 

@@ -10,6 +10,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import torch
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
@@ -27,15 +28,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.config import TrainingError
+from app.core.events import EpochEvent, FinishedEvent, StateEvent, StepEvent, TrainState
+from app.core.recipes import recipe_of
 from app.core.resources import user_models_dir
-from app.core.training import (
-    EpochEvent,
-    FinishedEvent,
-    StateEvent,
-    StepEvent,
-    TrainingError,
-    recipe_of,
-)
 from app.gui.confusion_view import ConfusionView
 from app.gui.device_selector import DeviceSelector
 from app.gui.train_form import TrainForm
@@ -263,6 +259,9 @@ class TrainTab(QWidget):
         except TrainingError as e:
             self._show_error(f"Cannot start: {e}")
             return False
+        # Torch's thread count is process-wide: the GUI thread (the process's owner) sets
+        # it, never the worker, so a run cannot change it under the warm-up or inference.
+        torch.set_num_threads(config.threads)
         self.form.save_settings(self._settings)
         if resume:
             out = Path(resume).with_suffix(".safetensors")
@@ -354,35 +353,35 @@ class TrainTab(QWidget):
                   f"{val}{'  * best' if ev.best else ''}")  # fmt: skip
 
     def _on_state(self, ev: StateEvent) -> None:
-        if ev.state == "problem":
+        if ev.state is TrainState.PROBLEM:
             self._paused = True
             self.problem_banner.show_message(ev.message)
             self.status_label.setText("Paused: device problem")
-        elif ev.state == "paused":
+        elif ev.state is TrainState.PAUSED:
             self._paused = True
             self.status_label.setText("Paused")
-        elif ev.state in ("resumed", "running"):
+        elif ev.state in (TrainState.RESUMED, TrainState.RUNNING):
             self._paused = False
             self.status_label.setText("Training…")
-        if ev.device and ev.state in ("device", "running"):
+        if ev.device and ev.state in (TrainState.DEVICE, TrainState.RUNNING):
             self.device_selector.set_device(_device_id(ev.device))
-        self._log(ev.message or ev.state)
+        self._log(ev.message or ev.state.value)
         self._update_controls()
 
     def _on_training_finished(self, ev: FinishedEvent) -> None:
         acc = "" if ev.best_val_acc is None else f", best accuracy {ev.best_val_acc:.2%} (epoch {ev.best_epoch + 1})"
-        self._log(f"{ev.status} after {ev.epochs_done} epoch(s) in {format_duration(ev.elapsed_s)}{acc}")
+        self._log(f"{ev.status.value} after {ev.epochs_done} epoch(s) in {format_duration(ev.elapsed_s)}{acc}")
         if ev.model_path:
             self._last_model = ev.model_path
             name = Path(ev.model_path).name
-            self.model_label.setText(f"<b>{name}</b><br>{ev.status}{acc}")
+            self.model_label.setText(f"<b>{name}</b><br>{ev.status.value}{acc}")
             self.model_label.setToolTip(ev.model_path)
             self._log(f"saved {ev.model_path}")
             self.status_label.setText(f"Saved {name}")
             self.model_saved.emit(ev.model_path)
         else:
             self.status_label.setText("Stopped before the first epoch ended: no model saved")
-        self.progress.setFormat(f"{ev.status} · {format_duration(ev.elapsed_s)}")
+        self.progress.setFormat(f"{ev.status.value} · {format_duration(ev.elapsed_s)}")
 
     def _on_failed(self, message: str) -> None:
         self._show_error(message)
