@@ -27,7 +27,11 @@ def _warm_ema(decay: float):
 class WeightEMA(AveragedModel):
     """torch's AveragedModel (parameters and buffers) with a warmed-up EMA, starting as a
     copy of `model`'s current weights. `update_parameters(model)` after each step;
-    `module` is the averaged model (never trained; evaluate and save it)."""
+    `module` is the averaged model (never trained; evaluate and save it).
+
+    The library's update costs ~1 ms more per step than the hand-written foreach one it
+    replaced (4.1 vs 3.1 ms on resnet-mnist, 1 thread, AMD EPYC Zen 4 shared by other
+    jobs): under 1% of a training step, and not visible in an A/B of whole runs."""
 
     def __init__(self, model: nn.Module, decay: float) -> None:
         super().__init__(model, multi_avg_fn=_warm_ema(decay), use_buffers=True)
