@@ -13,17 +13,13 @@ import time
 from pathlib import Path
 
 from app import __version__
+from app.core.formatting import format_duration
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def _err(msg: str) -> None:
     print(f"error: {msg}", file=sys.stderr)
-
-
-def _fmt_time(s: float) -> str:
-    s = max(0, int(s))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 class ProgressBar:
@@ -150,14 +146,14 @@ def cmd_train(args: argparse.Namespace) -> int:
                 bar.update(
                     frac,
                     f"epoch {ev.epoch + 1}/{config.epochs} loss {ev.loss:.3f} lr {ev.lr:.3g} "
-                    f"{ev.images_per_s:,.0f} img/s ETA {_fmt_time(ev.eta_s)}{last_epoch_line}",
+                    f"{ev.images_per_s:,.0f} img/s ETA {format_duration(ev.eta_s)}{last_epoch_line}",
                 )
             elif isinstance(ev, EpochEvent):
                 val = f" val acc {ev.val_acc:.2%}" if ev.val_acc is not None else ""
                 last_epoch_line = f" | last: train acc {ev.train_acc:.2%}{val}"
                 bar.update(
                     (ev.epoch + 1) / ev.epochs,
-                    f"epoch {ev.epoch + 1}/{ev.epochs} done in {_fmt_time(ev.elapsed_s)}: "
+                    f"epoch {ev.epoch + 1}/{ev.epochs} done in {format_duration(ev.elapsed_s)}: "
                     f"train loss {ev.train_loss:.3f} acc {ev.train_acc:.2%}{val}{' *' if ev.best else ''}",
                     force=True,
                 )
@@ -170,7 +166,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             elif isinstance(ev, FinishedEvent):
                 bar.done()
                 print(
-                    f"{ev.status.value}: {ev.epochs_done} epochs in {_fmt_time(ev.elapsed_s)}"
+                    f"{ev.status.value}: {ev.epochs_done} epochs in {format_duration(ev.elapsed_s)}"
                     + (f", best val acc {ev.best_val_acc:.2%} (epoch {ev.best_epoch + 1})" if ev.best_val_acc is not None and ev.best_epoch is not None else ""),
                     file=sys.stderr,
                 )

@@ -88,7 +88,7 @@ class ClassifyTab(QWidget):
 
         self.canvas = DrawingCanvas(pen_width=pen_width)
         self.result = ResultPanel()
-        self.banner = MessageBanner()
+        self.banner = MessageBanner("errorBanner", "error", text_name="errorText")
         self.drop_zone = DropZone()
         self.batch = BatchPanel()
         self._build_layout()

@@ -133,7 +133,7 @@ class MainWindow(QMainWindow):
         from app.gui.train_tab import TrainTab  # imports torch
 
         current = self.tabs.currentIndex()
-        self.train_tab = TrainTab()
+        self.train_tab = TrainTab(settings=self.settings.store)
         placeholder = self.tabs.widget(1)
         self.tabs.removeTab(1)
         placeholder.deleteLater()

@@ -15,7 +15,6 @@ from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QFileDialog,
-    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -23,32 +22,21 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSizePolicy,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from app.core.config import TrainingError
 from app.core.events import EpochEvent, FinishedEvent, StateEvent, StepEvent, TrainState
+from app.core.formatting import format_duration
 from app.core.recipes import recipe_of
 from app.core.resources import user_models_dir
 from app.gui.confusion_view import ConfusionView
 from app.gui.device_selector import DeviceSelector
+from app.gui.message_banner import MessageBanner
+from app.gui.settings import AppSettings
 from app.gui.train_form import TrainForm
 from app.gui.trainer_thread import TrainerThread, gui_training_threads
-
-ERROR_STYLE = "#errorBanner { background: #fdecea; border: 1px solid #f5c2c0; border-radius: 4px; }" \
-              "#errorBanner QLabel { color: #8a1f17; }"
-PROBLEM_STYLE = "#problemBanner { background: #fff4e0; border: 1px solid #f0c98a; border-radius: 4px; }" \
-                "#problemBanner QLabel { color: #6b4200; }"
-
-
-def format_duration(seconds: float) -> str:
-    """`1:02:03` / `2:03` for ETAs and elapsed times."""
-    s = int(max(0, round(seconds)))
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 def unique_model_path(folder: Path, stem: str) -> Path:
@@ -63,32 +51,6 @@ def unique_model_path(folder: Path, stem: str) -> Path:
 def _device_id(device: str) -> str:
     """torch prints `cuda` for the current GPU; the selector lists `cuda:0`."""
     return "cuda:0" if device == "cuda" else device
-
-
-class _Banner(QFrame):
-    """An inline, non-modal message with optional action button and a close button."""
-
-    def __init__(self, name: str, style: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName(name)
-        self.setStyleSheet(style)
-        self.label = QLabel(wordWrap=True, objectName=f"{name}Text")
-        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.action = QPushButton(objectName=f"{name}Action")
-        self.action.hide()
-        close = QToolButton(text="✕", autoRaise=True, objectName=f"{name}Close")
-        close.setToolTip("Dismiss")
-        close.clicked.connect(self.hide)
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(10, 6, 6, 6)
-        lay.addWidget(self.label, 1)
-        lay.addWidget(self.action)
-        lay.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
-        self.hide()
-
-    def show_message(self, text: str) -> None:
-        self.label.setText(text)
-        self.show()
 
 
 class TrainTab(QWidget):
@@ -111,10 +73,7 @@ class TrainTab(QWidget):
     def __init__(self, parent: QWidget | None = None, settings: QSettings | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("trainTab")
-        # Same store as app.gui.settings.AppSettings: an INI file in the user scope.
-        self._settings = settings if settings is not None else QSettings(
-            QSettings.Format.IniFormat, QSettings.Scope.UserScope, "resnet-studio", "resnet-studio"
-        )
+        self._settings = settings if settings is not None else AppSettings().store
         self._thread: TrainerThread | None = None  # alive
         self._latest: TrainerThread | None = None  # the run whose events are shown
         self._classes: list[str] = []
@@ -177,8 +136,8 @@ class TrainTab(QWidget):
         left.setFixedWidth(360)
 
         # --- right: progress, plots, confusion, log ----------------------------------------
-        self.error_banner = _Banner("errorBanner", ERROR_STYLE)
-        self.problem_banner = _Banner("problemBanner", PROBLEM_STYLE)
+        self.error_banner = MessageBanner("errorBanner", "error")
+        self.problem_banner = MessageBanner("problemBanner", "problem")
         self.problem_banner.action.setText("Switch to CPU and resume")
         self.problem_banner.action.setObjectName("switchToCpuButton")
         self.problem_banner.action.show()

@@ -57,7 +57,7 @@ def test_the_cli_parser_and_the_recipes_do_not_import_torch():
         "import sys\n"
         "from app.cli import build_parser\n"
         "build_parser().parse_args(['train', '--recipe', 'objects'])\n"
-        "import app.core.recipes, app.core.config, app.core.fileio\n"
+        "import app.core.recipes, app.core.config, app.core.fileio, app.core.formatting\n"
         "print('torch' in sys.modules)\n"
     )
     proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
