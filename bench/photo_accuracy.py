@@ -14,10 +14,9 @@ import argparse
 import time
 
 import _common as C
-import numpy as np
 import torch
 
-from app.core.modelio import Predictor
+from app.core.predictor import Predictor
 from tests.helpers.photos import CONDITIONS, load_mnist_test, make_sample
 
 

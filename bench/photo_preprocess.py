@@ -18,9 +18,9 @@ import time
 import _common as C
 import numpy as np
 import torch
+from inference_latency import draw_digit
 
 from app.core.preprocess import prepare
-from inference_latency import draw_digit
 from tests.helpers.photos import make_sample
 
 

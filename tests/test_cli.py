@@ -103,7 +103,11 @@ def test_classify_json_gives_one_object_per_file_and_fails_on_a_corrupt_one(
     )
     for name in truth:
         o = by_name[name]
-        assert set(o) == {"path", "label", "confidence", "top_k"}
+        # Digit models read files through the photo front end: the JSON says where the
+        # digit was found (x0, y0, x1, y1 in the file's pixels).
+        assert set(o) == {"path", "label", "confidence", "top_k", "region"}
+        x0, y0, x1, y1 = o["region"]
+        assert 0 <= x0 < x1 and 0 <= y0 < y1
         assert o["label"] in [str(i) for i in range(10)] and 0 < o["confidence"] <= 1
         assert len(o["top_k"]) == 3 and o["top_k"][0] == [o["label"], o["confidence"]]
 
@@ -192,7 +196,7 @@ def test_train_with_a_named_recipe_records_it_and_the_model_uses_flip_tta(tmp_pa
     assert card["arch"] == "resnet-mnist-small"  # the recipe's architecture
     assert card["recipe"]["hflip"] and card["recipe"]["elastic"] == 0
     assert card["recipe"]["batch_size"] == 128 and card["recipe"]["epochs"] == 1
-    from app.core.modelio import Predictor
+    from app.core.predictor import Predictor
 
     assert Predictor.load(out).tta_flip
 

@@ -25,7 +25,7 @@ needs_model = pytest.mark.skipif(not default_model_path().is_file(), reason="shi
 
 @pytest.fixture(scope="module")
 def predictor():
-    from app.core.modelio import Predictor
+    from app.core.predictor import Predictor
 
     return Predictor.load()
 
