@@ -50,7 +50,8 @@ def _item_summary(item: BatchItem) -> str:
         return f"Error: {item.error}"
     if item.label is None:
         return item.note or "nothing to classify"
-    return f"Looks like {item.label} ({item.confidence:.1%} confident)"
+    summary = f"Looks like {item.label} ({item.confidence:.1%} confident)"
+    return f"{summary}; {item.note}" if item.note else summary
 
 
 class ClassifyTab(QWidget):
@@ -221,6 +222,7 @@ class ClassifyTab(QWidget):
         if self.canvas.is_empty():
             self._inference.worker.drop_pending()
             self._valid_from = self._next_request + 1
+            self.result.show_found(None)
             self.result.show_empty(HINT)
             return
         self._next_request += 1
@@ -233,6 +235,7 @@ class ClassifyTab(QWidget):
         if not self._fresh(request_id):
             return
         self._last_shown = request_id
+        self.result.show_found(None)  # the canvas is the image itself
         self.result.show_prediction(prediction, self._classes, "Your drawing")
         self.prediction_shown.emit(request_id)
 
@@ -327,6 +330,8 @@ class ClassifyTab(QWidget):
         self._source = "image"
         self._live_timer.stop()
         name = Path(item.path).name
+        found = item.preview if item.preview is not None else item.thumbnail
+        self.result.show_found(array_to_qimage(found) if found is not None else None)
         if item.prediction is not None:
             self.result.show_prediction(item.prediction, self._classes, name)
         else:

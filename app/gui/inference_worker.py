@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # torch is imported in the worker thread, never at GUI start-
 CHUNK = 32  # files classified per model call in a batch, and table rows per update
 SCAN_REPORT_S = 0.15  # how often the folder walk reports how many files it found
 THUMBNAIL_PX = 40
+PREVIEW_PX = 160  # a lone dropped or pasted image: shown beside the model's input
+REGION_COLOUR = (230, 30, 30)
 NO_MODEL = "No model is loaded: choose one in the Model list above."
 
 
@@ -34,6 +36,7 @@ class BatchItem:
     prediction: Prediction | None = None
     error: str = ""
     thumbnail: np.ndarray | None = None  # small uint8 RGB image for the table
+    preview: np.ndarray | None = None  # a bigger one for a lone image (the result panel)
 
     @property
     def label(self) -> str | None:
@@ -47,10 +50,12 @@ class BatchItem:
 
     @property
     def note(self) -> str:
-        """The error, or why there was nothing to classify; empty for a good result."""
+        """The error, why there was nothing to classify, or what else was found (several
+        digits); empty for a plain good result."""
         if self.error:
             return self.error
-        return self.prediction.message if self.prediction is not None else ""
+        p = self.prediction
+        return "" if p is None else (p.message or p.note)
 
 
 def make_thumbnail(image, size: int = THUMBNAIL_PX) -> np.ndarray | None:
@@ -70,6 +75,31 @@ def make_thumbnail(image, size: int = THUMBNAIL_PX) -> np.ndarray | None:
         return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
     except Exception:  # a thumbnail is decoration; the prediction matters
         return None
+
+
+def boxed(preview: np.ndarray | None, source_size: tuple[int, int], region, size: int) -> np.ndarray | None:
+    """`preview` (a reduced copy of an image `source_size` = (w, h) px) at most `size` px,
+    with `region` (x0, y0, x1, y1 in the image's pixels) drawn as a red box: where the
+    photo front end found the digit, so that a wrong crop shows at once."""
+    from PIL import Image, ImageDraw
+
+    if preview is None:
+        return None
+    img = Image.fromarray(preview)
+    img.thumbnail((size, size))
+    if region is not None and source_size[0] > 0:
+        f = img.width / source_size[0]
+        x0, y0, x1, y1 = (v * f for v in region)
+        x1, y1 = max(x1, x0 + 2), max(y1, y0 + 2)
+        ImageDraw.Draw(img).rectangle([x0, y0, x1 - 1, y1 - 1], outline=REGION_COLOUR, width=max(1, size // 60))
+    return np.asarray(img, dtype=np.uint8).copy()
+
+
+def _source_size(image) -> tuple[int, int]:
+    if hasattr(image, "size") and not isinstance(image, np.ndarray):
+        return image.size
+    shape = np.shape(image)
+    return (int(shape[1]), int(shape[0])) if len(shape) >= 2 else (0, 0)
 
 
 def _describe(exc: BaseException) -> str:
@@ -267,21 +297,27 @@ class InferenceWorker(QObject):
         thumbs: dict[str, deque] = {}
 
         def keep_thumbnail(path: Path, image) -> None:
-            thumbs.setdefault(str(path), deque()).append(make_thumbnail(image))
+            # A reduced copy now (the full image is let go); the box is drawn on it when
+            # the result says where the digit is.
+            thumbs.setdefault(str(path), deque()).append((make_thumbnail(image, PREVIEW_PX), _source_size(image)))
 
         rows: list[BatchItem] = []
         start = 0
         results = self._predictor.predict_paths(
             files, top_k=len(self._predictor.classes), batch_size=CHUNK, cancel=cancel, on_image=keep_thumbnail
         )
+        lone = len(files) == 1
         for path, result in results:
             waiting = thumbs.get(str(path))
-            thumb = waiting.popleft() if waiting else None
+            small, size = waiting.popleft() if waiting else (None, (0, 0))
             name = files[start + len(rows)]
             if isinstance(result, ImageLoadError):
-                rows.append(BatchItem(name, error=result.problem, thumbnail=thumb))
+                rows.append(BatchItem(name, error=result.problem, thumbnail=boxed(small, size, None, THUMBNAIL_PX)))
             else:
-                rows.append(BatchItem(name, result, thumbnail=thumb))
+                rows.append(BatchItem(
+                    name, result, thumbnail=boxed(small, size, result.region, THUMBNAIL_PX),
+                    preview=boxed(small, size, result.region, PREVIEW_PX) if lone else None,
+                ))  # fmt: skip
             if len(rows) == CHUNK:
                 self.batch_rows.emit(job, start, rows)
                 start, rows = start + len(rows), []
@@ -300,7 +336,11 @@ class InferenceWorker(QObject):
             return
         try:
             pred = self._predictor.predict(image, top_k=len(self._predictor.classes))
-            item = BatchItem(name, pred, thumbnail=make_thumbnail(image))
+            small, size = make_thumbnail(image, PREVIEW_PX), _source_size(image)
+            item = BatchItem(
+                name, pred, thumbnail=boxed(small, size, pred.region, THUMBNAIL_PX),
+                preview=boxed(small, size, pred.region, PREVIEW_PX),
+            )  # fmt: skip
         except Exception as e:
             item = BatchItem(name, error=f"cannot classify: {_describe(e)}")
         self.batch_rows.emit(job, 0, [item])
@@ -329,4 +369,4 @@ class InferenceThread:
         self.thread.wait()
 
 
-__all__ = ["BatchItem", "InferenceThread", "InferenceWorker", "make_thumbnail"]
+__all__ = ["BatchItem", "InferenceThread", "InferenceWorker", "boxed", "make_thumbnail"]

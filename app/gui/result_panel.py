@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QFont, QImage, QPixmap
 from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from app.gui.model_input_view import ModelInputView
@@ -15,6 +15,11 @@ if TYPE_CHECKING:
     from app.core.predictor import Prediction
 
 HINT = "Draw a digit"
+
+
+def _sentence(text: str) -> str:
+    """'found 2 digits; ...' -> 'Found 2 digits; ...' for a label of its own."""
+    return text[:1].upper() + text[1:] if text else ""
 
 
 class ResultPanel(QWidget):
@@ -48,6 +53,16 @@ class ResultPanel(QWidget):
         self.hint_label.setFont(big)
         self.top_k = TopKView()
         self.model_input = ModelInputView()
+        # A dropped photo: the image with the region the front end found boxed in red.
+        self.found_view = QLabel()
+        self.found_view.setObjectName("foundRegionView")
+        self.found_view.setAccessibleName("Where the digit was found")
+        self.found_view.setToolTip("The dropped image; the red box is where the digit was found")
+        self.found_view.setFixedSize(self.model_input.sizeHint())
+        self.found_view.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.found_caption = QLabel("Where the digit\nwas found")
+        self.found_caption.setStyleSheet("color: #6b7280;")
+        self.found_caption.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
         caption = QLabel("What the model sees\n(28 × 28 pixels)")
         caption.setStyleSheet("color: #6b7280;")
         caption.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
@@ -63,11 +78,16 @@ class ResultPanel(QWidget):
         text.addWidget(self.hint_label)
         text.addStretch(1)
         head.addLayout(text, 0, 0)
+        found = QVBoxLayout()
+        found.setSpacing(4)
+        found.addWidget(self.found_view, 0, Qt.AlignmentFlag.AlignHCenter)
+        found.addWidget(self.found_caption)
+        head.addLayout(found, 0, 1, Qt.AlignmentFlag.AlignTop)
         eye = QVBoxLayout()
         eye.setSpacing(4)
         eye.addWidget(self.model_input, 0, Qt.AlignmentFlag.AlignHCenter)
         eye.addWidget(caption)
-        head.addLayout(eye, 0, 1, Qt.AlignmentFlag.AlignTop)
+        head.addLayout(eye, 0, 2, Qt.AlignmentFlag.AlignTop)
         head.setColumnStretch(0, 1)
 
         layout = QVBoxLayout(self)
@@ -80,6 +100,7 @@ class ResultPanel(QWidget):
         layout.addWidget(self.top_k)
         layout.addStretch(1)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.show_found(None)
         self.show_empty()
 
     def set_classes(self, classes: list[str]) -> None:
@@ -95,17 +116,32 @@ class ResultPanel(QWidget):
         self.top_k.clear()
         self.model_input.set_pixels(None)
 
+    def show_found(self, image: QImage | None) -> None:
+        """The dropped image with the found region boxed; None hides it (the canvas)."""
+        visible = image is not None and not image.isNull()
+        self.found_view.setVisible(visible)
+        self.found_caption.setVisible(visible)
+        if visible:
+            box = self.found_view.size()
+            pixmap = QPixmap.fromImage(image).scaled(
+                box, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+            )
+            self.found_view.setPixmap(pixmap)
+        else:
+            self.found_view.clear()
+
     def show_prediction(self, prediction: Prediction, classes: list[str], source: str = "") -> None:
-        """Shows a Prediction; blank ones show their message as the hint."""
+        """Shows a Prediction; blank ones show their message as the hint, and a note
+        (e.g. several digits were found) shows under the confidence."""
         if prediction.blank or prediction.label is None:
-            self.show_empty(prediction.message or HINT, source)
+            self.show_empty(_sentence(prediction.message) or HINT, source)
             self.model_input.set_pixels(prediction.model_input)
             return
         self._source.setText(source)
         self.prediction_label.setText(prediction.label)
         self.confidence_label.setText(f"{prediction.confidence:.1%} confident")
-        self.hint_label.clear()
-        self.hint_label.hide()
+        self.hint_label.setText(_sentence(prediction.note))
+        self.hint_label.setVisible(bool(prediction.note))
         self.top_k.set_probabilities(classes, prediction.probabilities)
         self.model_input.set_pixels(prediction.model_input)
 

@@ -80,7 +80,31 @@ def test_a_blank_image_shows_why(classify_tab, qtbot, tmp_path):
     with qtbot.waitSignal(classify_tab.batch_done, timeout=30_000):
         classify_tab.classify_paths([str(tmp_path / "white.png")])
     assert prediction(classify_tab) == ""
-    assert "blank" in classify_tab.result.hint_label.text()
+    assert "no handwriting found on this image" in classify_tab.result.hint_label.text()
+
+
+def test_a_dropped_photo_shows_where_the_digit_was_found(classify_tab, qtbot, tmp_path):
+    """A photo with two digits: the larger is classified, the note says two were found,
+    and the image beside the model's input has the found region boxed in red."""
+    from PIL import Image
+
+    page = Image.new("RGB", (900, 700), (244, 240, 230))
+    for digit, box, pen in ((3, (150, 120, 200, 260), 16), (7, (620, 400, 90, 120), 9)):
+        ink = draw_digit(digit, box[2:], box=(0, 0, *box[2:]), pen=pen)
+        page.paste((25, 35, 110), box[:2], Image.eval(ink, lambda v: 255 - v))
+    page.save(tmp_path / "photo.jpg", quality=80)
+    with qtbot.waitSignal(classify_tab.batch_done, timeout=30_000):
+        classify_tab.classify_paths([str(tmp_path / "photo.jpg")])
+    assert prediction(classify_tab) == "3"
+    assert "Found 2 digits" in classify_tab.result.hint_label.text()
+    view = classify_tab.result.found_view
+    assert view.isVisibleTo(classify_tab) and view.pixmap() is not None
+    shown = view.pixmap().toImage()
+    red = [shown.pixelColor(x, y) for x in range(shown.width()) for y in range(shown.height())]
+    assert sum(1 for c in red if c.red() > 180 and c.green() < 90 and c.blue() < 90) > 20  # the box
+    # Drawing on the canvas again hides the photo view: the canvas is its own image.
+    draw_strokes(classify_tab.canvas, digit_strokes()["1"])
+    qtbot.waitUntil(lambda: not view.isVisibleTo(classify_tab), timeout=10_000)
 
 
 # --- dropped files ------------------------------------------------------------------------------
