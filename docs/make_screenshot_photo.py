@@ -22,13 +22,13 @@ from docs.make_screenshot_classify import wait_for  # noqa: E402
 
 def two_digit_photo(path: Path) -> None:
     """A notebook photo (tests.helpers.photos) with a second, smaller digit written on it."""
+    import random
+
     import numpy as np
     from PIL import Image
 
     from tests.helpers.handwriting import random_digit_ink
     from tests.helpers.photos import make_sample
-
-    import random
 
     img = make_sample("ruled", 3, 5).image.convert("RGB")
     ink, _ = random_digit_ink(8, random.Random(1), img.height * 0.06, (0.05, 0.07))
