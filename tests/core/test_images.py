@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.core import images
+from app.core import images, reading
 from app.core.images import MAX_PIXELS, ImageLoadError, iter_image_files, load_image, to_array
 from tests.helpers.digits import draw_digit
 
@@ -209,10 +209,14 @@ def test_unreadable_file_reports_permission_denied(tmp_path, monkeypatch):
     path.write_bytes(encoded("PNG"))
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         # root reads any file whatever its mode: simulate what a user would get.
-        def deny(*args, **kwargs):
-            raise PermissionError(13, "Permission denied", str(path))
+        real_open = os.open
 
-        monkeypatch.setattr(images, "open", deny, raising=False)
+        def deny(name, *args, **kwargs):
+            if Path(name) == path:
+                raise PermissionError(13, "Permission denied", str(path))
+            return real_open(name, *args, **kwargs)
+
+        monkeypatch.setattr(reading.os, "open", deny)
     else:
         path.chmod(0)
     assert "permission denied" in load_error(path)
