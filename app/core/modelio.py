@@ -28,7 +28,7 @@ from app.core.preprocess import PreparedImage, prepare
 from app.core.reading import FileProblem, open_regular, read_capped
 
 CARD_FORMAT = 1
-MAX_CARD_BYTES = 16 * 1024 * 1024  # a 100,000-class card is ~5 MB
+MAX_CARD_BYTES = 16_000_000  # a 100,000-class card is ~5 MB
 MAX_CLASSES = 100_000
 MAX_CLASS_NAME = 200  # characters
 MAX_WEIGHTS_BYTES = 2**31  # ResNet-50 is ~100 MB
@@ -240,18 +240,21 @@ def _check_safetensors_header(path: Path) -> None:
         raise ModelFileError(f"{path}: {problem}") from None
     try:
         with f:
-            head = f.read(8)
+            head = f.read(9)
             size = os.fstat(f.fileno()).st_size
             if len(head) < 8:
                 raise ModelFileError(f"{path}: not a safetensors file (only {size} bytes)")
-            if head[:2] == b"\x80\x02" or head[:4] == b"PK\x03\x04" or head[:1] == b"\x80":
+            # A safetensors header (JSON) starts at byte 8. Its 8-byte length may well
+            # begin with 0x80 (a header of 128, 384, ... bytes), so 0x80 alone is no pickle.
+            if head[8:9] != b"{" and (head[:1] == b"\x80" or head[:4] == b"PK\x03\x04"):
                 raise ModelFileError(
                     f"{path}: this is a PyTorch pickle, not a safetensors file; pickles are "
                     "never loaded because they can run code"
                 )
-            (n,) = struct.unpack("<Q", head)
+            (n,) = struct.unpack("<Q", head[:8])
             if n > min(size - 8, 100_000_000):
                 raise ModelFileError(f"{path}: not a safetensors file, or truncated (bad header)")
+            f.seek(8)
             header = f.read(n)
     except OSError as e:
         raise ModelFileError(f"{path}: cannot read model file ({e.strerror or e})") from None
