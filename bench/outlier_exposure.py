@@ -34,24 +34,26 @@ from app.core.modelio import ModelCard, load_model, save_model
 from app.core.outliers import synthetic_outliers
 from app.core.resources import default_model_path
 
-try:  # the engine is being split into modules; either layout works
-    from app.core.augment import augment_batch  # type: ignore[import-not-found]
-    from app.core.config import TrainConfig  # type: ignore[import-not-found]
-except ImportError:
-    from app.core.training import TrainConfig, augment_batch
-
 OUT = C.RESULTS / "oe" / "mnist-resnet-oe.safetensors"
 
 
-def fine_tune(model, card: ModelCard, epochs: int, lam: float, lr: float, pool_size: int, seed: int = 0):
-    """Returns the EMA of the fine-tuned weights (a new model) and a log of the run."""
-    cfg = TrainConfig.from_dict(card.recipe)
+def fine_tune(
+    model, card: ModelCard, epochs: int, lam: float, lr: float, pool_size: int, fresh: bool = False, seed: int = 0
+):
+    """Returns the EMA of the fine-tuned weights (a new model) and a log of the run.
+    `fresh`: a new pool of outliers every epoch instead of one for the whole run."""
+    cfg = E.TrainConfig.from_dict(card.recipe)
     data, train_idx, _ = E.trainer_split(card)
     x_id, y_id = data.images[train_idx], data.labels[train_idx]
-    t0 = time.perf_counter()
-    pool = synthetic_outliers(pool_size, card.input, np.random.default_rng(seed), x_id.numpy(), y_id.numpy())
-    x_out = torch.from_numpy(pool)
-    print(f"{pool_size} synthetic outliers made in {time.perf_counter() - t0:.0f} s", flush=True)
+
+    def make_pool(epoch: int) -> torch.Tensor:
+        t0 = time.perf_counter()
+        rng = np.random.default_rng([seed, epoch])
+        pool = synthetic_outliers(pool_size, card.input, rng, x_id.numpy(), y_id.numpy())
+        print(f"{pool_size} synthetic outliers made in {time.perf_counter() - t0:.0f} s", flush=True)
+        return torch.from_numpy(pool)
+
+    x_out = make_pool(0)
     torch.manual_seed(seed)
     model.train()
     ema = copy.deepcopy(model).eval()
@@ -67,6 +69,8 @@ def fine_tune(model, card: ModelCard, epochs: int, lam: float, lr: float, pool_s
     total = steps * epochs
     log = []
     for epoch in range(epochs):
+        if fresh and epoch > 0:
+            x_out = make_pool(epoch)
         gen = torch.Generator().manual_seed(seed * 1000 + epoch)
         perm = torch.randperm(len(x_id), generator=gen)
         perm_out = torch.randint(0, len(x_out), (steps * bs,), generator=gen)
@@ -77,8 +81,8 @@ def fine_tune(model, card: ModelCard, epochs: int, lam: float, lr: float, pool_s
             for group in opt.param_groups:
                 group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * g / total))
             idx = perm[step * bs : (step + 1) * bs]
-            xb = augment_batch(x_id[idx].float().div(255), cfg, gen)
-            ob = augment_batch(x_out[perm_out[step * bs : (step + 1) * bs]].float().div(255), cfg, gen)
+            xb = E.augment_batch(x_id[idx].float().div(255), cfg, gen)
+            ob = E.augment_batch(x_out[perm_out[step * bs : (step + 1) * bs]].float().div(255), cfg, gen)
             out = model(torch.cat([xb, ob]).contiguous(memory_format=torch.channels_last))
             loss_id = F.cross_entropy(out[:bs], y_id[idx], label_smoothing=cfg.label_smoothing)
             loss_oe = -F.log_softmax(out[bs:], 1).mean(1).mean()  # CE to the uniform target
@@ -108,7 +112,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--lam", type=float, default=0.5, help="weight of the outlier loss")
     ap.add_argument("--lr", type=float, default=0.01)
-    ap.add_argument("--pool", type=int, default=4500, help="synthetic outliers made once")
+    ap.add_argument("--pool", type=int, default=4500, help="synthetic outliers per pool")
+    ap.add_argument("--fresh", action="store_true", help="a new pool every epoch")
     ap.add_argument("--per-family", type=int, default=150)
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--measure-only", action="store_true", help="measure --out as it is")
@@ -120,19 +125,21 @@ def main() -> None:
     if not args.measure_only:
         model, card = load_model(default_model_path())
         t0 = time.perf_counter()
-        tuned, log = fine_tune(model, card, args.epochs, args.lam, args.lr, args.pool)
+        tuned, log = fine_tune(model, card, args.epochs, args.lam, args.lr, args.pool, args.fresh)
         res["fine_tune"] = {"log": log, "seconds": time.perf_counter() - t0}
         card = copy.deepcopy(card)
         card.name = args.out.stem
         card.created = ""
-        card.command = "python bench/outlier_exposure.py " + " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k in ("epochs", "lam", "lr", "pool")
-        )
+        opts = [f"--{k} {v}" for k, v in vars(args).items() if k in ("epochs", "lam", "lr", "pool")]
+        card.command = "python bench/outlier_exposure.py " + " ".join(opts + (["--fresh"] if args.fresh else []))
         card.metrics = {"note": "outlier-exposure fine-tune of mnist-resnet (bench experiment)"}
         save_model(args.out, tuned.to(memory_format=torch.contiguous_format), card)
         print(f"wrote {args.out}")
     tuned, card = load_model(args.out)
-    measured = E.measure(tuned, card, args.per_family)
+    cache = args.out.with_name(args.out.stem + "_outputs.npz")
+    if not args.measure_only:
+        cache.unlink(missing_ok=True)
+    measured = E.measure(tuned, card, args.per_family, cache=cache)
     measured.pop("_reports")
     res.update(measured)
     E.print_report(f"{card.name}: outlier exposure ({args.epochs} epochs, lam {args.lam})", res)

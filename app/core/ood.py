@@ -12,13 +12,22 @@ module turns a model's outputs into a verdict per image:
   runner-up is at least `unsure_ratio` times as likely as the winner.
 - ``ok``: answer with the top class.
 
-The threshold is fitted on held-out in-distribution data (the trainer's validation
-split) so that at most `budget` (1%) of it is flagged, unsure and foreign together.
-Nothing here knows about digits: messages use the model's class names.
+The threshold is fitted on held-out in-distribution data so that at most `budget` (1%)
+of it is flagged, unsure and foreign together, and the foreign rate on new images stays
+within the budget with 95% confidence (`allowed_flags`). Validation images share their
+writers (or photographers) with the training images, so a threshold read off them alone
+flags about twice the budget on new ones (docs/calibration.md): pass the validation
+logits together with those of a few augmented copies of each (the model's own training
+augmentation), which stand in for new writers.
+
+Nothing here knows about digits: messages use the model's class names. Scores on a
+model that never saw an outlier separate poorly; outlier exposure in training
+(`app.core.outliers`) is what makes them work.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -29,6 +38,7 @@ from torch import nn
 SCORES = ("msp", "maxlogit", "energy", "mahalanobis")
 DEFAULT_BUDGET = 0.01  # share of held-out in-distribution images that may be flagged
 UNSURE_RATIO = 0.5  # runner-up at least half as likely as the winner: "not sure: A or B?"
+DEFAULT_CONFIDENCE = 0.95  # the budget holds on new images with this confidence
 RULE_FORMAT = 1
 
 
@@ -170,17 +180,41 @@ def outlier_scores(
     raise ValueError(f"unknown score {score!r}; use one of {', '.join(SCORES)}")
 
 
-def threshold_for_budget(scores, budget: float, already_flagged=None) -> float:
-    """The lowest threshold such that flagging `scores > threshold`, together with the
-    images `already_flagged` (bool, e.g. as unsure), flags at most floor(budget * N).
+def allowed_flags(n: int, budget: float, confidence: float | None = None) -> int:
+    """How many of `n` held-out images a rule may flag to keep within `budget`.
 
-    +inf when nothing may be flagged beyond the ones already flagged."""
+    Without `confidence`: floor(budget * n). With it: the largest k for which the
+    one-sided Clopper-Pearson bound says, at that confidence, that the true rate is at
+    most `budget` (P[Binomial(n, budget) <= k] <= 1 - confidence), or 0 if none is.
+    A rate read off 500 digits is noisy, and new writers differ from the training ones
+    (MNIST's test digits come from other people): for n = 500 and 1% this allows 1
+    flag, not 5.
+    """
+    plain = int(math.floor(budget * n + 1e-9))
+    if confidence is None or n == 0 or budget <= 0:
+        return plain
+    alpha = 1.0 - confidence
+    log_p, log_q = math.log(budget), math.log1p(-budget)
+    cdf, k = 0.0, -1
+    while k < plain:
+        i = k + 1
+        cdf += math.exp(math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q)
+        if cdf > alpha:
+            break
+        k = i
+    return max(k, 0)
+
+
+def threshold_for_budget(scores, allowed: int, already_flagged=None) -> float:
+    """The lowest threshold such that `scores > threshold` flags at most `allowed` of
+    the images not `already_flagged` (bool, e.g. unsure); +inf when there are none."""
     s = np.asarray(scores, dtype=np.float64)
     done = np.zeros(len(s), dtype=bool) if already_flagged is None else np.asarray(already_flagged, bool)
-    allowed = int(np.floor(budget * len(s) + 1e-9)) - int(done.sum())
     rest = np.sort(s[~done])[::-1]
-    if len(rest) == 0 or allowed < 0:
+    if len(rest) == 0:
         return float("inf")
+    if allowed <= 0:
+        return float(rest[0])  # flag nothing seen so far (ties included)
     if allowed >= len(rest):
         return float(rest[-1]) - 1e-12
     # Ties at the threshold stay unflagged (strict >), so the budget holds with ties too.
@@ -313,18 +347,24 @@ def fit_abstain_rule(
     features=None,
     gaussian: FeatureGaussian | None = None,
     unsure_ratio: float = UNSURE_RATIO,
+    confidence: float | None = DEFAULT_CONFIDENCE,
 ) -> AbstainRule:
     """Fits the foreign threshold on held-out in-distribution data.
 
-    The images flagged as unsure count against the same budget, so that at most
-    floor(budget * N) of the held-out images are flagged in all. If "unsure" alone
-    would use more than half the budget (a weak model), its ratio is raised until it
-    uses at most half. With no held-out data the rule never flags anything foreign.
+    At most floor(budget * N) of the held-out images are flagged in all, unsure ones
+    included; the foreign flags alone are also held to `allowed_flags(N, budget,
+    confidence)`, so that the rate on new images stays within the budget with that
+    confidence. "Unsure" follows from the calibrated probabilities (`unsure_ratio`);
+    only if it alone would take more than half the budget (a weak model) is the ratio
+    raised until it takes at most half. With no held-out data nothing is flagged as
+    foreign.
 
     Args:
-        logits: (N, K) logits of held-out images of the model's own classes.
+        logits: (N, K) logits of held-out images of the model's own classes (the
+            validation split, best with augmented copies of it; see the module notes).
         score, temperature, features, gaussian: see `outlier_scores`.
         budget: the largest share of those images that may be flagged.
+        confidence: see `allowed_flags`; None for the plain share.
     """
     if score not in SCORES:
         raise ValueError(f"unknown score {score!r}; use one of {', '.join(SCORES)}")
@@ -335,11 +375,12 @@ def fit_abstain_rule(
     if n == 0:
         return AbstainRule(score, float("inf"), temperature, unsure_ratio, budget, 0.0, 0, gaussian)
     s = outlier_scores(score, z, temperature, features, gaussian)
-    allowed = int(np.floor(budget * n + 1e-9))
+    total = allowed_flags(n, budget)
     unsure = unsure_mask(z, temperature, unsure_ratio)
-    while unsure.sum() > allowed // 2 and unsure_ratio < 1.0:
+    while unsure.sum() > total // 2 and unsure_ratio < 1.0:
         unsure_ratio = min(1.0, unsure_ratio + 0.05)
         unsure = unsure_mask(z, temperature, unsure_ratio)
-    threshold = threshold_for_budget(s, budget, unsure)
+    foreign = min(total - int(unsure.sum()), allowed_flags(n, budget, confidence))
+    threshold = threshold_for_budget(s, foreign, unsure)
     flagged = float(((s > threshold) | unsure).mean())
     return AbstainRule(score, threshold, temperature, unsure_ratio, budget, flagged, n, gaussian)

@@ -31,12 +31,33 @@ def test_threshold_flags_at_most_the_budget_of_held_out_images(score, n):
     assert rule.flagged_val == pytest.approx(flagged.mean())
 
 
+def test_confidence_bound_keeps_new_images_within_the_budget():
+    """The threshold is read off 500 held-out scores; how often does it flag more than
+    1% of all future images? With the plain 1% quantile about half the time; with the
+    95% bound in at most ~5% of the fits."""
+    from math import erfc, sqrt
+
+    assert ood.allowed_flags(500, 0.01) == 5 and ood.allowed_flags(500, 0.01, 0.95) == 1
+    assert ood.allowed_flags(100, 0.01, 0.95) == 0 and ood.allowed_flags(60_000, 0.01, 0.95) > 550
+    rng = np.random.default_rng(5)
+    over = {None: 0, 0.95: 0}
+    fits = 400
+    for _ in range(fits):
+        val = rng.normal(0, 1, 500)
+        for conf in over:
+            thr = ood.threshold_for_budget(val, ood.allowed_flags(500, 0.01, conf))
+            true_rate = 0.5 * erfc(thr / sqrt(2))  # P(N(0, 1) > thr)
+            over[conf] += true_rate > 0.01
+    assert over[0.95] / fits < 0.08
+    assert over[None] / fits > 0.3
+
+
 def test_budget_holds_with_tied_scores_and_with_unsure_images():
     val = np.tile([[5.0, 0.0, 0.0]], (300, 1))  # every score equal
     val[:2] = [[1.0, 1.0, 0.0]]  # two coin flips between class 0 and 1: unsure
     rule = ood.fit_abstain_rule(val, "maxlogit", budget=0.01)
     assert rule.flags(val).sum() <= 3
-    assert ood.threshold_for_budget(np.ones(100), 0.01) >= 1.0  # ties are never split
+    assert ood.threshold_for_budget(np.ones(100), 1) >= 1.0  # ties are never split
 
 
 def test_rule_separates_foreign_from_familiar_and_ambiguous():
