@@ -18,19 +18,16 @@ from PIL import Image
 
 from app.core import calibration as cal
 from app.core import ood
+from app.core.augment import augment_batch
+from app.core.config import TrainConfig
 from app.core.data import Dataset, load_builtin, split_train_val
-from app.core.modelio import ModelCard, flip_tta
+from app.core.modelio import ModelCard
+from app.core.predictor import flip_tta
 from app.core.preprocess import prepare
 from app.core.resources import resource_path
 from tests.helpers.data import drawn_digits
 from tests.helpers.digits import digit_strokes, draw_digit
 from tests.helpers.ood import FAMILIES, OODImage, draw_strokes, ood_images
-
-try:  # the engine is being split into modules; either layout works
-    from app.core.augment import augment_batch  # type: ignore[import-not-found]
-    from app.core.config import TrainConfig  # type: ignore[import-not-found]
-except ImportError:
-    from app.core.training import TrainConfig, augment_batch
 
 KNN_K = 10  # neighbours for the kNN score (Sun et al. 2022 use k = 50 on 50k images)
 

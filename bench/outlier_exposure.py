@@ -30,6 +30,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from app.core.augment import augment_batch
+from app.core.config import TrainConfig
 from app.core.modelio import ModelCard, load_model, save_model
 from app.core.outliers import synthetic_outliers
 from app.core.resources import default_model_path
@@ -42,7 +44,7 @@ def fine_tune(
 ):
     """Returns the EMA of the fine-tuned weights (a new model) and a log of the run.
     `fresh`: a new pool of outliers every epoch instead of one for the whole run."""
-    cfg = E.TrainConfig.from_dict(card.recipe)
+    cfg = TrainConfig.from_dict(card.recipe)
     data, train_idx, _ = E.trainer_split(card)
     x_id, y_id = data.images[train_idx], data.labels[train_idx]
 
@@ -81,8 +83,8 @@ def fine_tune(
             for group in opt.param_groups:
                 group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * g / total))
             idx = perm[step * bs : (step + 1) * bs]
-            xb = E.augment_batch(x_id[idx].float().div(255), cfg, gen)
-            ob = E.augment_batch(x_out[perm_out[step * bs : (step + 1) * bs]].float().div(255), cfg, gen)
+            xb = augment_batch(x_id[idx].float().div(255), cfg, gen)
+            ob = augment_batch(x_out[perm_out[step * bs : (step + 1) * bs]].float().div(255), cfg, gen)
             out = model(torch.cat([xb, ob]).contiguous(memory_format=torch.channels_last))
             loss_id = F.cross_entropy(out[:bs], y_id[idx], label_smoothing=cfg.label_smoothing)
             loss_oe = -F.log_softmax(out[bs:], 1).mean(1).mean()  # CE to the uniform target

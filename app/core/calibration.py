@@ -11,6 +11,7 @@ not care how the model was run.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from app.core.fileio import atomic_write_bytes
 
 ECE_BINS = 15  # equal-width confidence bins, the usual choice since Guo et al. 2017
 T_MIN, T_MAX = 0.05, 20.0  # a fitted temperature outside this says the data was too small
@@ -327,5 +330,7 @@ def save_reliability_diagram(
         OSError: the file cannot be written (the caller turns it into a message).
     """
     p = Path(path)
-    reliability_diagram(report, title, size).save(p, format="PNG")
+    buf = io.BytesIO()
+    reliability_diagram(report, title, size).save(buf, format="PNG")
+    atomic_write_bytes(p, buf.getvalue())  # never a half-written PNG in place of a good one
     return p
