@@ -17,8 +17,13 @@ from PIL import Image, ImageDraw
 from app.core.resources import resource_path
 
 REPO = Path(__file__).resolve().parents[2]
-# MNIST_DIR overrides where the files are (a git worktree has no ../shared beside it).
-MNIST_DIR = Path(os.environ.get("MNIST_DIR") or REPO.parent / "shared" / "data" / "mnist")
+# RESNET_STUDIO_DATA (DIR/mnist, as the app reads it) lets a checkout elsewhere, e.g. a
+# git worktree, find the shared files.
+MNIST_DIR = (
+    Path(os.environ["RESNET_STUDIO_DATA"]) / "mnist"
+    if os.environ.get("RESNET_STUDIO_DATA")
+    else REPO.parent / "shared" / "data" / "mnist"
+)
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 MNIST_MISSING = f"MNIST files not found at {MNIST_DIR} (../shared/data/mnist beside the repo)"
 FASHION_MISSING = (
