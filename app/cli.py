@@ -1,4 +1,4 @@
-"""Command line: `python -m app [classify|train|evaluate|export|info]`; no arguments
+"""Command line: `python -m app [classify|explain|train|evaluate|export|info]`; no arguments
 starts the GUI. Heavy modules (torch) are imported inside the commands so `--help` and
 the GUI start fast."""
 
@@ -84,6 +84,76 @@ def cmd_classify(args: argparse.Namespace) -> int:
         else:
             tops = ", ".join(f"{lbl} {p:.1%}" for lbl, p in result.top_k[1:3])
             print(f"{path}: {result.label} ({result.confidence:.1%}; then {tops})", flush=True)
+    if count == 0:
+        _err("no image files found in " + ", ".join(args.paths))
+        return EXIT_FAILED
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+# --- explain -----------------------------------------------------------------------------
+
+
+def _unique_png(out_dir: Path, stem: str, used: set[str]) -> Path:
+    """OUT/STEM.png, or STEM-2.png, ... when two inputs share a name."""
+    name, n = f"{stem}.png", 1
+    while name in used:
+        n += 1
+        name = f"{stem}-{n}.png"
+    used.add(name)
+    return out_dir / name
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    import io
+
+    from app.core.explain import explain_prepared
+    from app.core.images import ImageLoadError, iter_image_files, load_image
+    from app.core.modelio import ModelFileError, Predictor, atomic_write_bytes
+    from app.core.overlay import explanation_sheet
+
+    try:
+        predictor = Predictor.load(args.model)
+    except ModelFileError as e:
+        _err(str(e))
+        return EXIT_FAILED
+    target = None
+    if args.class_label is not None:
+        if args.class_label not in predictor.classes:
+            _err(f"class {args.class_label!r} is not one of the model's: {', '.join(predictor.classes)}")
+            return EXIT_USAGE
+        target = predictor.classes.index(args.class_label)
+    out_dir = Path(args.out)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        _err(f"cannot create the output folder {out_dir}: {e.strerror or e}")
+        return EXIT_FAILED
+    failed = count = 0
+    used: set[str] = set()
+    for path in iter_image_files(args.paths):
+        count += 1
+        try:
+            source = load_image(path)
+        except ImageLoadError as e:
+            failed += 1
+            print(f"{path}: error: {e.problem}", flush=True)
+            continue
+        prepared = predictor.prepare(source)
+        if prepared.blank:
+            print(f"{path}: {prepared.reason}", flush=True)
+            continue
+        expl = explain_prepared(predictor.model, prepared, target, args.method, tta_flip=predictor.tta_flip)
+        picture = explanation_sheet(expl, prepared.pixels, predictor.classes, source, prepared.placement)
+        buf = io.BytesIO()
+        picture.save(buf, format="PNG")
+        out = _unique_png(out_dir, f"{path.stem}-{args.method}", used)
+        try:
+            atomic_write_bytes(out, buf.getvalue())
+        except OSError as e:
+            _err(f"cannot write {out}: {e.strerror or e}")
+            return EXIT_FAILED
+        label = predictor.classes[expl.predicted]
+        print(f"{path}: {label} ({expl.probabilities[expl.predicted]:.1%}) -> {out}", flush=True)
     if count == 0:
         _err("no image files found in " + ", ".join(args.paths))
         return EXIT_FAILED
@@ -292,6 +362,17 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--top-k", type=int, default=3)
     c.add_argument("--json", action="store_true", help="one JSON object per line")
     c.set_defaults(func=cmd_classify)
+
+    xp = sub.add_parser("explain", help="heat maps of what drove each answer, as PNG files")
+    xp.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
+    xp.add_argument("--out", required=True, help="folder for the PNG files (one per image)")
+    xp.add_argument("--model", default=str(default_model_path()), help="model .safetensors (default: shipped digit model)")
+    xp.add_argument("--class", dest="class_label", default=None, help="explain this class (default: the predicted one)")
+    xp.add_argument(
+        "--method", default="gradcam", choices=("gradcam", "ig"),
+        help="gradcam: regions (Grad-CAM); ig: pixels, integrated gradients, red for and blue against",
+    )  # fmt: skip
+    xp.set_defaults(func=cmd_explain)
 
     def data_args(q: argparse.ArgumentParser) -> None:
         q.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist, or a folder with one subfolder per class")

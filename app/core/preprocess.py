@@ -18,6 +18,7 @@ from PIL import Image
 
 from app.core.images import load_image, to_array
 from app.core.models import MNIST_SPEC, InputSpec
+from app.core.placement import Placement
 
 # --- digit normalization constants (measured on the 5k MNIST training digits) -----------
 DIGIT_BOX = 20  # MNIST: the longest side of the ink's bounding box is 20 px
@@ -35,11 +36,14 @@ class PreparedImage:
 
     pixels: uint8, (size, size) for 1-channel specs or (size, size, 3).
     blank: nothing to classify (empty canvas, blank image); `reason` says why.
+    placement: where the pixels came from in the source image (maps heat maps back
+        onto it); None for blank images.
     """
 
     pixels: np.ndarray
     blank: bool = False
     reason: str = ""
+    placement: Placement | None = None
 
 
 def _luminance(rgb: np.ndarray) -> np.ndarray:
@@ -146,7 +150,8 @@ def _bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
-def _paste_centered_on_mass(x: np.ndarray, size: int) -> np.ndarray:
+def _paste_centered_on_mass(x: np.ndarray, size: int) -> tuple[np.ndarray, int, int]:
+    """Returns the pasted image and the (top, left) where `x` went."""
     h, w = x.shape
     total = float(x.sum())
     if total > 0:
@@ -162,7 +167,7 @@ def _paste_centered_on_mass(x: np.ndarray, size: int) -> np.ndarray:
     left = min(max(left, 0), size - w)
     out = np.zeros((size, size), dtype=np.float32)
     out[top : top + h, left : left + w] = x
-    return out
+    return out, top, left
 
 
 def _to_uint8(x: np.ndarray) -> np.ndarray:
@@ -190,6 +195,7 @@ def _prepare_digit(gray: np.ndarray, spec: InputSpec) -> PreparedImage:
     if extent < MIN_INK_EXTENT:
         return _blank(spec, "nothing to classify: only a speck of ink")
     crop = x[y0:y1, x0:x1]
+    placed = Placement.identity(gray.shape[1], gray.shape[0]).shifted(-x0, -y0)
     # A lone dot (a tap on the canvas, a speck of dirt) has no strokes: it is about twice
     # as long as it is wide, where a digit is several stroke widths long. Scaled up to the
     # 20 px box it would look like a bold 0. Big filled shapes are left to the model.
@@ -200,6 +206,7 @@ def _prepare_digit(gray: np.ndarray, spec: InputSpec) -> PreparedImage:
         f = WORK_SIZE / max(h, w)
         crop = _resize(crop, max(1, round(w * f)), max(1, round(h * f)))
         crop /= max(float(crop.max()), 1e-6)
+        placed = placed.scaled(crop.shape[1] / w, crop.shape[0] / h)
         h, w = crop.shape
     box_px = DIGIT_BOX * spec.size / 28.0
     scale = box_px / max(h, w)
@@ -209,6 +216,7 @@ def _prepare_digit(gray: np.ndarray, spec: InputSpec) -> PreparedImage:
     if width * scale < 0.6 * STROKE_TARGET:
         r = int(round((wanted - width) / 2))
         crop = _max_filter(np.pad(crop, r), r)
+        placed = placed.shifted(r, r)
         h, w = crop.shape
         scale = box_px / max(h, w)
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
@@ -217,7 +225,9 @@ def _prepare_digit(gray: np.ndarray, spec: InputSpec) -> PreparedImage:
     if top <= 0:
         return _blank(spec, "nothing to classify: the image is blank")
     small /= top  # MNIST strokes reach full intensity
-    return PreparedImage(_to_uint8(_paste_centered_on_mass(small, spec.size)))
+    pasted, top_px, left_px = _paste_centered_on_mass(small, spec.size)
+    placed = placed.scaled(new_w / w, new_h / h).shifted(left_px, top_px)
+    return PreparedImage(_to_uint8(pasted), placement=placed)
 
 
 def _prepare_fit(gray: np.ndarray, spec: InputSpec) -> PreparedImage:
@@ -237,7 +247,9 @@ def _prepare_fit(gray: np.ndarray, spec: InputSpec) -> PreparedImage:
     sh, sw = small.shape
     top, left = (spec.size - sh) // 2, (spec.size - sw) // 2
     out[top : top + sh, left : left + sw] = small
-    return PreparedImage(_to_uint8(out))
+    placed = Placement.identity(gray.shape[1], gray.shape[0]).shifted(-x0, -y0)
+    placed = placed.scaled(sw / w, sh / h).shifted(left, top)
+    return PreparedImage(_to_uint8(out), placement=placed)
 
 
 def _prepare_resize(a: np.ndarray, spec: InputSpec) -> PreparedImage:
@@ -257,7 +269,10 @@ def _prepare_resize(a: np.ndarray, spec: InputSpec) -> PreparedImage:
     mode_img = Image.fromarray(_to_uint8(a), mode="L" if a.ndim == 2 else "RGB")
     resized = np.asarray(mode_img.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=2.0))
     top, left = (nh - spec.size) // 2, (nw - spec.size) // 2
-    return PreparedImage(np.ascontiguousarray(resized[top : top + spec.size, left : left + spec.size]))
+    placed = Placement.identity(w, h).scaled(nw / w, nh / h).shifted(-left, -top)
+    return PreparedImage(
+        np.ascontiguousarray(resized[top : top + spec.size, left : left + spec.size]), placement=placed
+    )
 
 
 def prepare(image: Image.Image | np.ndarray, spec: InputSpec = MNIST_SPEC) -> PreparedImage:
@@ -281,7 +296,7 @@ def prepare(image: Image.Image | np.ndarray, spec: InputSpec = MNIST_SPEC) -> Pr
     else:
         prepared = _prepare_digit(gray, spec)
     if spec.channels == 3 and not prepared.blank:
-        return PreparedImage(np.repeat(prepared.pixels[..., None], 3, axis=2))
+        return PreparedImage(np.repeat(prepared.pixels[..., None], 3, axis=2), placement=prepared.placement)
     return prepared
 
 

@@ -7,6 +7,7 @@ the same pixels on every machine.
 from __future__ import annotations
 
 import json
+import os
 from functools import cache
 from pathlib import Path
 
@@ -16,9 +17,13 @@ from PIL import Image, ImageDraw
 from app.core.resources import resource_path
 
 REPO = Path(__file__).resolve().parents[2]
-MNIST_DIR = REPO.parent / "shared" / "data" / "mnist"
+# RESNET_STUDIO_TEST_MNIST: for checkouts that do not sit beside shared/ (git worktrees)
+MNIST_DIR = Path(os.environ.get("RESNET_STUDIO_TEST_MNIST", REPO.parent / "shared" / "data" / "mnist"))
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-MNIST_MISSING = f"MNIST files not found at {MNIST_DIR} (../shared/data/mnist beside the repo)"
+MNIST_MISSING = (
+    f"MNIST files not found at {MNIST_DIR} (../shared/data/mnist beside the repo, or set "
+    "RESNET_STUDIO_TEST_MNIST)"
+)
 FASHION_MISSING = (
     f"Fashion-MNIST not installed at {FASHION_DIR} (apt package dataset-fashion-mnist)"
 )
