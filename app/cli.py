@@ -93,23 +93,10 @@ def cmd_classify(args: argparse.Namespace) -> int:
 # --- explain -----------------------------------------------------------------------------
 
 
-def _unique_png(out_dir: Path, stem: str, used: set[str]) -> Path:
-    """OUT/STEM.png, or STEM-2.png, ... when two inputs share a name."""
-    name, n = f"{stem}.png", 1
-    while name in used:
-        n += 1
-        name = f"{stem}-{n}.png"
-    used.add(name)
-    return out_dir / name
-
-
 def cmd_explain(args: argparse.Namespace) -> int:
-    import io
-
-    from app.core.explain import explain_prepared
-    from app.core.images import ImageLoadError, iter_image_files, load_image
-    from app.core.modelio import ModelFileError, Predictor, atomic_write_bytes
-    from app.core.overlay import explanation_sheet
+    from app.core.explain_files import explain_files
+    from app.core.images import ImageLoadError, iter_image_files
+    from app.core.modelio import ModelFileError, Predictor
 
     try:
         predictor = Predictor.load(args.model)
@@ -122,38 +109,23 @@ def cmd_explain(args: argparse.Namespace) -> int:
             _err(f"class {args.class_label!r} is not one of the model's: {', '.join(predictor.classes)}")
             return EXIT_USAGE
         target = predictor.classes.index(args.class_label)
-    out_dir = Path(args.out)
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        failed = count = 0
+        for r in explain_files(predictor, iter_image_files(args.paths), args.out, target, args.method):
+            count += 1
+            if isinstance(r, ImageLoadError):
+                failed += 1
+                print(f"{r.path}: error: {r.problem}", flush=True)
+            elif r.skipped:
+                print(f"{r.path}: {r.skipped}", flush=True)
+            else:
+                e = r.explanation
+                label = predictor.classes[e.predicted]
+                print(f"{r.path}: {label} ({e.probabilities[e.predicted]:.1%}) -> {r.out}", flush=True)
     except OSError as e:
-        _err(f"cannot create the output folder {out_dir}: {e.strerror or e}")
+        _err(f"cannot write to the output folder {args.out}: {e.strerror or e}")
         return EXIT_FAILED
-    failed = count = 0
-    used: set[str] = set()
-    for path in iter_image_files(args.paths):
-        count += 1
-        try:
-            source = load_image(path)
-        except ImageLoadError as e:
-            failed += 1
-            print(f"{path}: error: {e.problem}", flush=True)
-            continue
-        prepared = predictor.prepare(source)
-        if prepared.blank:
-            print(f"{path}: {prepared.reason}", flush=True)
-            continue
-        expl = explain_prepared(predictor.model, prepared, target, args.method, tta_flip=predictor.tta_flip)
-        picture = explanation_sheet(expl, prepared.pixels, predictor.classes, source, prepared.placement)
-        buf = io.BytesIO()
-        picture.save(buf, format="PNG")
-        out = _unique_png(out_dir, f"{path.stem}-{args.method}", used)
-        try:
-            atomic_write_bytes(out, buf.getvalue())
-        except OSError as e:
-            _err(f"cannot write {out}: {e.strerror or e}")
-            return EXIT_FAILED
-        label = predictor.classes[expl.predicted]
-        print(f"{path}: {label} ({expl.probabilities[expl.predicted]:.1%}) -> {out}", flush=True)
     if count == 0:
         _err("no image files found in " + ", ".join(args.paths))
         return EXIT_FAILED

@@ -4,7 +4,7 @@ digits only: the 500 of the 5k MNIST training digits that the shipped model held
 
 1. Grad-CAM stage: deletion-curve area (lower = more faithful) of each stage of
    resnet-mnist, next to random and brightest-pixel-first orders.
-2. Integrated-gradients steps: area, correlation with a 128-step integral, completeness
+2. Integrated-gradients steps: area, correlation with a 64-step integral, completeness
    error |sum(attr) - (logit(x) - logit(black))| / |logit change|, and time per image,
    fp32 and bf16.
 3. Captum, when importable (`pip install captum` in a scratch venv): the same maps from
@@ -64,7 +64,7 @@ def main() -> None:
     with torch.no_grad():
         black = model(torch.zeros(1, 1, 28, 28))[0]
     change = logits.gather(1, pred[:, None])[:, 0] - black[pred]
-    ref, _ = integrated_gradients(model, x, steps=128, precision="fp32")
+    ref, _ = integrated_gradients(model, x, steps=64, precision="fp32")
     rows = []
     for steps in (4, 8, 16, 32):
         for precision in ("fp32", "bf16"):
@@ -75,7 +75,7 @@ def main() -> None:
             rows.append([steps, precision, area(attr), corr(attr, ref), float(np.median(err)), float(err.max()), ms])
     print()
     C.print_table(
-        ["IG steps", "precision", "deletion AUC", "corr. to 128 steps", "completeness err. median", "max", "CPU ms/image (batched)"],
+        ["IG steps", "precision", "deletion AUC", "corr. to 64 steps", "completeness err. median", "max", "CPU ms/image (batched)"],
         rows,
     )  # fmt: skip
     results["ig"] = rows

@@ -187,7 +187,7 @@ def test_explain_rejects_an_unknown_class_and_an_unusable_output_folder(model_fi
     assert rc == 2 and "'cat' is not one of the model's: 0, 1, 2" in capsys.readouterr().err
     (tmp_path / "file").write_text("x")
     rc = main(["explain", "--model", str(model_file), "--out", str(tmp_path / "file"), str(tmp_path / "three.png")])
-    assert rc == 1 and "cannot create the output folder" in capsys.readouterr().err
+    assert rc == 1 and "cannot write to the output folder" in capsys.readouterr().err
 
 
 @needs_shipped

@@ -195,3 +195,15 @@ def test_gradcam_layer_is_the_deepest_stage_with_a_usable_grid(arch, size, layer
     assert chosen == layer and found[chosen] == side
     cam, _ = grad_cam(model, torch.rand(2, 1, size, size))
     assert cam.shape == (2, size, size)
+
+
+def test_a_colour_photo_model_explains_at_its_own_input_size():
+    spec = InputSpec(3, 64, (0.5,) * 3, (0.25,) * 3, "resize")
+    model = random_model("resnet-mnist-small", classes=3, spec=spec)
+    photo = np.zeros((120, 200, 3), np.uint8)
+    photo[30:90, 60:140] = (200, 40, 40)  # a red square on black
+    prepared = prepare(photo, spec)
+    for method in ("gradcam", "ig"):
+        e = explain_prepared(model, prepared, 2, method)
+        assert e.attribution.shape == e.heatmap.shape == (64, 64) and e.target == 2
+        assert np.isfinite(e.attribution).all() and e.probabilities.shape == (3,)
