@@ -13,17 +13,13 @@ import time
 from pathlib import Path
 
 from app import __version__
+from app.core.formatting import format_duration
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def _err(msg: str) -> None:
     print(f"error: {msg}", file=sys.stderr)
-
-
-def _fmt_time(s: float) -> str:
-    s = max(0, int(s))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 class ProgressBar:
@@ -59,7 +55,8 @@ class ProgressBar:
 
 def cmd_classify(args: argparse.Namespace) -> int:
     from app.core.images import ImageLoadError, iter_image_files
-    from app.core.modelio import ModelFileError, Predictor
+    from app.core.modelio import ModelFileError
+    from app.core.predictor import Predictor
 
     try:
         predictor = Predictor.load(args.model)
@@ -96,7 +93,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     from app.core.explain_files import explain_files
     from app.core.images import ImageLoadError, iter_image_files
-    from app.core.modelio import ModelFileError, Predictor
+    from app.core.modelio import ModelFileError
+    from app.core.predictor import Predictor
 
     try:
         predictor = Predictor.load(args.model)
@@ -135,31 +133,22 @@ def cmd_explain(args: argparse.Namespace) -> int:
 # --- train -------------------------------------------------------------------------------
 
 
-def _load_data(args: argparse.Namespace, split: str, spec=None, classes=None):
-    from app.core.data import BUILTIN, load_dataset
-    from app.core.models import InputSpec
+def _data_request(args: argparse.Namespace):
+    from app.core.datarequest import DataRequest
 
-    if args.dataset not in BUILTIN and spec is None:
-        spec = InputSpec(
-            args.channels, args.size, (0.5,) * args.channels, (0.25,) * args.channels, "resize"
-        )
-    return load_dataset(args.dataset, args.data_dir, split, spec, classes, getattr(args, "download", False))
+    return DataRequest(args.dataset, args.data_dir, getattr(args, "download", False), args.size, args.channels)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from app.core.config import TrainingError, with_overrides
     from app.core.data import DataError
+    from app.core.events import EpochEvent, FinishedEvent, StateEvent, StepEvent, TrainState
     from app.core.modelio import ModelFileError
+    from app.core.recipes import default_config
     from app.core.resources import user_models_dir
-    from app.core.training import (
-        EpochEvent,
-        FinishedEvent,
-        StateEvent,
-        StepEvent,
-        Trainer,
-        TrainingError,
-        default_config,
-        with_overrides,
-    )
+    from app.core.training import Trainer
 
     try:
         config = default_config(
@@ -172,10 +161,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.no_augment:
             config = with_overrides(config, augment=False)
         config.validate()
-        data = _load_data(args, "train")
+        if config.threads:  # process-wide: set by the process's owner, never by the trainer
+            torch.set_num_threads(config.threads)
+        request = _data_request(args)
+        data = request.load("train")
         test = None
         if args.eval_test:
-            test = _load_data(args, "test", data.spec, data.classes)
+            test = request.load("test", data.spec, data.classes)
         out = Path(args.out) if args.out else user_models_dir() / f"{Path(args.dataset).name}-{config.arch}.safetensors"
         for s in data.skipped[:20]:
             print(f"skipped {s}", file=sys.stderr)
@@ -197,27 +189,27 @@ def cmd_train(args: argparse.Namespace) -> int:
                 bar.update(
                     frac,
                     f"epoch {ev.epoch + 1}/{config.epochs} loss {ev.loss:.3f} lr {ev.lr:.3g} "
-                    f"{ev.images_per_s:,.0f} img/s ETA {_fmt_time(ev.eta_s)}{last_epoch_line}",
+                    f"{ev.images_per_s:,.0f} img/s ETA {format_duration(ev.eta_s)}{last_epoch_line}",
                 )
             elif isinstance(ev, EpochEvent):
                 val = f" val acc {ev.val_acc:.2%}" if ev.val_acc is not None else ""
                 last_epoch_line = f" | last: train acc {ev.train_acc:.2%}{val}"
                 bar.update(
                     (ev.epoch + 1) / ev.epochs,
-                    f"epoch {ev.epoch + 1}/{ev.epochs} done in {_fmt_time(ev.elapsed_s)}: "
+                    f"epoch {ev.epoch + 1}/{ev.epochs} done in {format_duration(ev.elapsed_s)}: "
                     f"train loss {ev.train_loss:.3f} acc {ev.train_acc:.2%}{val}{' *' if ev.best else ''}",
                     force=True,
                 )
                 if bar.tty:
                     bar.done()
-            elif isinstance(ev, StateEvent) and ev.state in ("problem", "device"):
+            elif isinstance(ev, StateEvent) and ev.state in (TrainState.PROBLEM, TrainState.DEVICE):
                 print(ev.message, file=sys.stderr)
-                if ev.state == "problem":
+                if ev.state is TrainState.PROBLEM:
                     trainer.cancel()
             elif isinstance(ev, FinishedEvent):
                 bar.done()
                 print(
-                    f"{ev.status}: {ev.epochs_done} epochs in {_fmt_time(ev.elapsed_s)}"
+                    f"{ev.status.value}: {ev.epochs_done} epochs in {format_duration(ev.elapsed_s)}"
                     + (f", best val acc {ev.best_val_acc:.2%} (epoch {ev.best_epoch + 1})" if ev.best_val_acc is not None and ev.best_epoch is not None else ""),
                     file=sys.stderr,
                 )
@@ -247,11 +239,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from app.core.data import DataError
     from app.core.evaluation import evaluate_model
-    from app.core.modelio import ModelFileError, Predictor
+    from app.core.modelio import ModelFileError
+    from app.core.predictor import Predictor
 
     try:
         predictor = Predictor.load(args.model)
-        data = _load_data(args, args.split, predictor.card.input, predictor.classes)
+        data = _data_request(args).load(args.split, predictor.card.input, predictor.classes)
         if data.classes != predictor.classes:
             raise DataError(f"dataset classes {data.classes} differ from the model's {predictor.classes}")
         result = evaluate_model(predictor, data, through_preprocess=args.through_preprocess)
@@ -320,7 +313,23 @@ def cmd_info(args: argparse.Namespace) -> int:
 # --- entry -------------------------------------------------------------------------------
 
 
+class _TrainHelpFormatter(argparse.HelpFormatter):
+    """Lists the architectures (models.ARCHITECTURES) only when help is printed: that
+    table lives beside the networks, whose torch import would slow every start by
+    seconds."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.dest == "arch":
+            from app.core.models import ARCHITECTURES
+
+            return f"{action.help}: {', '.join(ARCHITECTURES)}"
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    # No torch here: the parser runs before the GUI starts and for --help.
+    from app.core.config import PRECISIONS
+    from app.core.recipes import RECIPES, describe_recipe, recipe_for
     from app.core.resources import default_model_path
 
     p = argparse.ArgumentParser(prog="resnet-studio", description="See a ResNet classify and learn.")
@@ -353,23 +362,23 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--size", type=int, default=64, help="image size for folder datasets")
         q.add_argument("--channels", type=int, default=3, choices=(1, 3), help="channels for folder datasets")
 
-    t = sub.add_parser("train", help="train a model")
+    t = sub.add_parser("train", help="train a model", formatter_class=_TrainHelpFormatter)
     data_args(t)
-    t.add_argument("--arch", default=None, help="resnet-mnist, resnet-mnist-small, resnet18, resnet34, resnet50")
+    t.add_argument("--arch", default=None, help="architecture (default: the recipe's)")
     t.add_argument("--epochs", type=int, default=None)
     t.add_argument("--batch-size", type=int, default=None)
     t.add_argument("--lr", type=float, default=None)
     t.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N, mps")
-    t.add_argument("--precision", default=None, choices=("auto", "fp32", "bf16"))
+    t.add_argument("--precision", default=None, choices=PRECISIONS)
     t.add_argument("--val-split", type=float, default=None)
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--limit", type=int, default=None, help="train on the first N images only")
     t.add_argument("--threads", type=int, default=None)
     t.add_argument(
-        "--recipe", default="auto", choices=("auto", "digits", "objects"),
-        help="default settings and augmentation: digits (rotate, shear, elastic; 40 epochs) or "
-        "objects (mirror, zoom, shift; resnet-mnist-small, 12 epochs, batch 128, lr 0.2); auto: "
-        "digits for mnist, objects otherwise. --arch/--epochs/--batch-size/--lr override it",
+        "--recipe", default="auto", choices=("auto", *RECIPES),
+        help="default settings and augmentation: " + " or ".join(describe_recipe(r) for r in RECIPES)
+        + f"; auto: {recipe_for('mnist')} for mnist, {recipe_for('')} otherwise. "
+        "--arch/--epochs/--batch-size/--lr override it",
     )  # fmt: skip
     t.add_argument("--no-augment", action="store_true")
     t.add_argument("--out", default=None, help="model file to write (.safetensors)")

@@ -47,7 +47,8 @@ class _State:
 
 
 def _check_model() -> str:
-    from app.core.modelio import ModelFileError, Predictor
+    from app.core.modelio import ModelFileError
+    from app.core.predictor import Predictor
     from app.core.resources import default_model_path
 
     try:
@@ -146,7 +147,9 @@ def _tiny_dataset():
 def _check_training() -> str:
     import math
 
-    from app.core.training import EpochEvent, FinishedEvent, StepEvent, TrainConfig, Trainer
+    from app.core.config import TrainConfig
+    from app.core.events import EpochEvent, FinishedEvent, FinishStatus, StepEvent
+    from app.core.training import Trainer
 
     config = TrainConfig(limit=64, epochs=1, batch_size=32, arch="resnet-mnist-small", device="cpu")
     trainer = Trainer(config, _tiny_dataset(), out=None)
@@ -160,7 +163,7 @@ def _check_training() -> str:
             finished = ev
     if not steps or not all(math.isfinite(v) for v in steps):
         raise SelfTestError(f"training produced no finite loss (losses: {steps})")
-    if finished is None or finished.status != "completed" or len(epochs) != 1:
+    if finished is None or finished.status is not FinishStatus.COMPLETED or len(epochs) != 1:
         raise SelfTestError(f"training did not complete its epoch ({finished})")
     return f"{len(steps)} training step(s) on cpu, loss {steps[-1]:.2f}"
 

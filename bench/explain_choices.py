@@ -25,7 +25,7 @@ import torch
 from app.core.data import load_builtin, split_train_val
 from app.core.explain import grad_cam, integrated_gradients, stages
 from app.core.faithfulness import curve_area, deletion_curves
-from app.core.modelio import Predictor, _fused_for_inference
+from app.core.predictor import Predictor, _fused_for_inference
 from app.core.resources import default_model_path
 
 

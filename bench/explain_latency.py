@@ -23,8 +23,9 @@ import torch
 from inference_latency import draw_digit
 
 from app.core.explain import explain_prepared
-from app.core.modelio import ModelCard, Predictor, _fused_for_inference
+from app.core.modelio import ModelCard
 from app.core.models import MNIST_SPEC, build_model
+from app.core.predictor import Predictor, _fused_for_inference
 from app.core.preprocess import prepare
 from app.core.resources import default_model_path
 

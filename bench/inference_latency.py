@@ -31,8 +31,9 @@ import torch
 from PIL import Image, ImageDraw
 
 from app.core.images import load_image
-from app.core.modelio import ModelCard, Predictor
+from app.core.modelio import ModelCard
 from app.core.models import MNIST_SPEC, build_model
+from app.core.predictor import Predictor
 from app.core.resources import default_model_path, resource_path
 
 STROKES = json.loads(resource_path("samples", "digit_strokes.json").read_text())["digits"]
@@ -86,7 +87,7 @@ def latencies(fn, runs: int, warmup: int = 20) -> dict:
 
 def fuse(model: torch.nn.Module) -> torch.nn.Module:
     """Conv+BN folded into one conv (eval only), exactly as Predictor does it, NCHW."""
-    from app.core.modelio import _fused_for_inference
+    from app.core.predictor import _fused_for_inference
 
     return _fused_for_inference(model).to(memory_format=torch.contiguous_format)
 

@@ -35,7 +35,9 @@ sys.path.insert(0, {root!r})
 from bench._common import *  # noqa
 {status}out = {{"start": status()}}
 from app.core.data import load_builtin
-from app.core.training import StepEvent, TrainConfig, Trainer
+from app.core.config import TrainConfig
+from app.core.events import StepEvent
+from app.core.training import Trainer
 data = load_builtin("fashion-mnist", {data!r}, "train")
 out["data_loaded"] = status()
 cfg = TrainConfig(arch={arch!r}, epochs=1, device="cpu")

@@ -1,6 +1,6 @@
 """Recipe sweep: accuracy per epoch of candidate training recipes on one dataset.
 
-How the Fashion-MNIST ("objects") recipe in `app.core.training.RECIPES` was chosen. The
+How the Fashion-MNIST ("objects") recipe in `app.core.recipes.RECIPES` was chosen. The
 candidates differ in augmentation, label smoothing, schedule length, batch/lr and
 architecture; each runs `Trainer.run()` and after every epoch records the validation
 accuracy (10% held out of the training data: this is what chooses) and the test accuracy
@@ -20,9 +20,11 @@ import time
 
 import _common as C
 
+from app.core.config import TrainConfig
 from app.core.data import load_builtin
-from app.core.modelio import flip_tta
-from app.core.training import EpochEvent, FinishedEvent, TrainConfig, Trainer
+from app.core.events import EpochEvent, FinishedEvent
+from app.core.predictor import flip_tta
+from app.core.training import Trainer
 
 OBJECTS = dict(hflip=True, rotate_deg=0.0, shear_deg=0.0, scale=0.1, shift=0.1, elastic=0.0)
 CANDIDATES: dict[str, dict] = {  # in the order they run (most informative first)

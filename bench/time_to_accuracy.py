@@ -39,8 +39,10 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from app.core.data import Dataset, load_builtin
+from app.core.events import EpochEvent, FinishedEvent
 from app.core.models import build_model
-from app.core.training import EpochEvent, FinishedEvent, Trainer, default_config
+from app.core.recipes import default_config
+from app.core.training import Trainer
 
 TARGETS = {"fashion": 0.92, "mnist5k": 0.99}
 RESULT_FILE = C.RESULTS / "time_to_accuracy.json"

@@ -30,9 +30,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from app.core.config import TrainConfig
 from app.core.data import Dataset, load_builtin
+from app.core.events import StepEvent
 from app.core.models import build_model
-from app.core.training import StepEvent, TrainConfig, Trainer
+from app.core.training import Trainer
 
 # Steps per round and variant: enough for a stable rate, few enough for a shared 2-core box.
 DEFAULT_STEPS = {"resnet-mnist": 12, "resnet-mnist-small": 16, "resnet18": 3}

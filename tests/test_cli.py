@@ -200,7 +200,7 @@ def test_explain_why_not_another_class_with_integrated_gradients(tmp_path, capsy
 
 
 def _confidence(path: Path) -> str:
-    from app.core.modelio import Predictor
+    from app.core.predictor import Predictor
 
     p = Predictor.load().predict(Image.open(path))
     return f"{p.confidence:.1%}"
@@ -239,7 +239,7 @@ def test_train_with_a_named_recipe_records_it_and_the_model_uses_flip_tta(tmp_pa
     assert card["arch"] == "resnet-mnist-small"  # the recipe's architecture
     assert card["recipe"]["hflip"] and card["recipe"]["elastic"] == 0
     assert card["recipe"]["batch_size"] == 128 and card["recipe"]["epochs"] == 1
-    from app.core.modelio import Predictor
+    from app.core.predictor import Predictor
 
     assert Predictor.load(out).tta_flip
 

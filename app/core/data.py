@@ -298,6 +298,12 @@ def load_image_folder(
     )
 
 
+def folder_spec(size: int = 64, channels: int = 3) -> InputSpec:
+    """How an image folder's images are prepared for a new model: resized and centre-
+    cropped to `size`, gray (1 channel) or RGB (3), normalized around mid-gray."""
+    return InputSpec(channels, size, (0.5,) * channels, (0.25,) * channels, "resize")
+
+
 def load_dataset(
     dataset: str,
     data_dir: str | os.PathLike | None = None,
@@ -314,7 +320,7 @@ def load_dataset(
         folder = folder / "test"
     elif (folder / "train").is_dir() and split == "train":
         folder = folder / "train"
-    return load_image_folder(folder, spec or InputSpec(3, 64, (0.5,) * 3, (0.25,) * 3, "resize"), classes)
+    return load_image_folder(folder, spec or folder_spec(), classes)
 
 
 def split_train_val(n: int, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

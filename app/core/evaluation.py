@@ -1,19 +1,73 @@
-"""Accuracy of a model on a labelled dataset."""
+"""Accuracy of a model on a labelled dataset: the batched evaluation the trainer runs
+every epoch, and the report of a saved model (`python -m app evaluate`).
+
+Sits below the trainer (training imports it, never the reverse)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from app.core.data import Dataset
-from app.core.modelio import Predictor
-from app.core.training import evaluate, per_class_accuracy
+
+if TYPE_CHECKING:  # only the type: evaluation stays importable without the inference stack
+    from app.core.predictor import Predictor
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    num_classes: int,
+    batch_size: int = 500,
+    autocast: torch.dtype | None = None,
+    channels_last: bool = True,
+    tta_flip: bool = False,
+) -> tuple[float, float, torch.Tensor]:
+    """Returns (mean loss, accuracy, confusion matrix [true, pred]) on uint8 images.
+
+    tta_flip: average the logits of each image and its mirror (models trained with
+    mirrored images; see `flip_tta`)."""
+    model.eval()
+    device = next(model.parameters()).device
+    total_loss, correct = 0.0, 0
+    confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+    for start in range(0, len(images), batch_size):
+        xb = images[start : start + batch_size].to(device).float().div_(255)
+        if channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        yb = labels[start : start + batch_size].to(device)
+        with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
+            out = model(xb)
+            if tta_flip:
+                out = (out.float() + model(xb.flip(-1)).float()) / 2
+        out = out.float()
+        total_loss += float(F.cross_entropy(out, yb, reduction="sum"))
+        pred = out.argmax(1)
+        correct += int((pred == yb).sum())
+        confusion += torch.bincount(
+            (yb * num_classes + pred).cpu(), minlength=num_classes * num_classes
+        ).view(num_classes, num_classes)
+    n = max(len(images), 1)
+    return total_loss / n, correct / n, confusion
+
+
+def per_class_accuracy(confusion: torch.Tensor) -> list[float]:
+    """Accuracy of each class (row) of a confusion matrix [true, pred]; 0 for absent classes."""
+    totals = confusion.sum(1).clamp(min=1)
+    return (confusion.diag().float() / totals.float()).tolist()
 
 
 @dataclass(frozen=True)
 class EvalResult:
+    """A saved model's accuracy on a dataset; `report()` for people, `to_json()` for tools."""
+
     accuracy: float
     loss: float
     per_class: list[float]

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.core.explain import Explanation, explain_prepared
+from app.core.fileio import atomic_write_bytes
 from app.core.images import ImageLoadError, load_image
-from app.core.modelio import atomic_write_bytes
 from app.core.overlay import explanation_sheet
 
 

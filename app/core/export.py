@@ -5,6 +5,7 @@ takes float images in [0, 1] shaped (N, C, H, W) prepared by `app.core.preproces
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import os
 import warnings
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from app.core.fileio import atomic_write_files
 from app.core.modelio import load_model
 
 
@@ -37,24 +39,24 @@ def export_model(model_path: str | os.PathLike, out: str | os.PathLike, fmt: str
     model.eval()
     out = Path(out)
     example = torch.zeros(1, card.input.channels, card.input.size, card.input.size)
+    buf = io.BytesIO()  # written in memory, then atomically: never a half-written file
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "torchscript":
             with warnings.catch_warnings():
                 # torch >= 2.9 marks jit.trace deprecated; the file it writes still loads
                 # everywhere, and the user cannot act on the warning.
                 warnings.simplefilter("ignore", FutureWarning)
                 traced = torch.jit.trace(model, example)
-            traced.save(str(out))
+            buf.write(traced.save_to_buffer())
         else:
             torch.onnx.export(
-                model, (example,), str(out), input_names=["image"], output_names=["logits"],
+                model, (example,), buf, input_names=["image"], output_names=["logits"],
                 dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False,
             )  # fmt: skip
         card_out = out.with_suffix(out.suffix + ".json")
         meta = card.to_dict()
         meta["export"] = {"format": fmt, "input": "float32 (N, C, H, W) in [0, 1], prepared like MNIST"}
-        card_out.write_text(json.dumps(meta, indent=2) + "\n")
+        atomic_write_files([(out, buf.getvalue()), (card_out, (json.dumps(meta, indent=2) + "\n").encode())])
     except ImportError as e:
         raise ExportError(f"{fmt} export needs an extra package: {e}") from None
     except (OSError, RuntimeError) as e:

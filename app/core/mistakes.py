@@ -24,7 +24,7 @@ from torch import nn
 
 from app.core.data import Dataset
 from app.core.explain import app_logits, model_input
-from app.core.modelio import atomic_write_bytes
+from app.core.fileio import atomic_write_bytes
 
 
 @dataclass(frozen=True)

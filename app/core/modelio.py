@@ -1,7 +1,7 @@
-"""Model files and inference.
+"""Model files: a model is `NAME.safetensors` (weights only) + `NAME.json` (its card).
 
-A model is `NAME.safetensors` (weights only) + `NAME.json` (its card). Nothing a user
-hands us is ever unpickled: weights are read with safetensors, and the card is JSON.
+Nothing a user hands us is ever unpickled: weights are read with safetensors, and the
+card is JSON. Inference lives in `app.core.predictor`.
 """
 
 from __future__ import annotations
@@ -10,19 +10,14 @@ import datetime as _dt
 import json
 import os
 import struct
-import tempfile
-from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
 from app import __version__
-from app.core.images import ImageLoadError, load_image
+from app.core.fileio import atomic_write_files
 from app.core.models import ARCHITECTURES, Classifier, InputSpec, build_model, count_parameters
-from app.core.preprocess import PreparedImage, prepare
 
 CARD_FORMAT = 1
 
@@ -93,6 +88,7 @@ class ModelCard:
 
 
 def card_path(weights: str | os.PathLike) -> Path:
+    """The card beside a weights file: NAME.json."""
     return Path(weights).with_suffix(".json")
 
 
@@ -100,53 +96,6 @@ def weights_path(path: str | os.PathLike) -> Path:
     """Accepts NAME.safetensors, NAME.json or NAME and returns NAME.safetensors."""
     p = Path(path)
     return p if p.suffix == ".safetensors" else p.with_suffix(".safetensors")
-
-
-def _new_file_mode(path: Path) -> int:
-    """Permissions for a file we (re)write: those of the file it replaces, else the usual
-    rw-r--r-- (mkstemp's private 0600 would hide a saved model from other users)."""
-    try:
-        return path.stat().st_mode & 0o777
-    except OSError:
-        return 0o644
-
-
-def _stage(path: Path, write) -> str:
-    """Writes a synced temp file beside `path` and returns its name (removed on failure)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _new_file_mode(path))
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-    return tmp
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Writes through a temp file in the same folder + rename: a crash or a full disk
-    never leaves a half-written file in place of a good one."""
-    tmp = _stage(path, write)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    _atomic_write(Path(path), lambda f: f.write(data))
 
 
 def save_model(path: str | os.PathLike, model: Classifier, card: ModelCard) -> Path:
@@ -168,36 +117,37 @@ def save_model(path: str | os.PathLike, model: Classifier, card: ModelCard) -> P
     card_bytes = json.dumps(card.to_dict(), indent=2).encode() + b"\n"
     # Both files are written in full before either replaces its old version: a full disk
     # while writing the card must not leave new weights beside the old card.
-    staged: list[str] = []
     try:
-        staged.append(_stage(wpath, lambda f: f.write(weights)))
-        staged.append(_stage(card_path(wpath), lambda f: f.write(card_bytes)))
-        os.replace(staged[0], wpath)
-        os.replace(staged[1], card_path(wpath))
+        atomic_write_files([(wpath, weights), (card_path(wpath), card_bytes)])
     except OSError as e:
-        for tmp in staged:
-            _unlink_quietly(tmp)
         raise ModelFileError(f"cannot save model to {wpath}: {e.strerror or e}") from None
     return wpath
 
 
+_PICKLE_MAGICS = (b"\x80", b"PK\x03\x04")  # pickle protocol 2+ opcode; torch.save's zip
+
+
+def _refuse_pickle(path: Path, head: bytes) -> None:
+    if head.startswith(_PICKLE_MAGICS):
+        raise ModelFileError(
+            f"{path}: this is a PyTorch pickle, not a safetensors file; pickles are "
+            "never loaded because they can run code"
+        )
+
+
 def _check_safetensors_header(path: Path) -> None:
-    """Rejects anything that is not a safetensors file before any parser sees it."""
+    """Rejects anything that is not a safetensors file before any parser sees it.
+
+    The header is parsed first; a pickle is named only when that fails, since a valid
+    header length can start with the byte a pickle starts with (0x80 = 128 mod 256)."""
     try:
         with open(path, "rb") as f:
             head = f.read(8)
             size = path.stat().st_size
             if len(head) < 8:
                 raise ModelFileError(f"{path}: not a safetensors file (only {size} bytes)")
-            if head[:2] == b"\x80\x02" or head[:4] == b"PK\x03\x04" or head[:1] == b"\x80":
-                raise ModelFileError(
-                    f"{path}: this is a PyTorch pickle, not a safetensors file; pickles are "
-                    "never loaded because they can run code"
-                )
             (n,) = struct.unpack("<Q", head)
-            if n > min(size - 8, 100_000_000):
-                raise ModelFileError(f"{path}: not a safetensors file, or truncated (bad header)")
-            header = f.read(n)
+            header = f.read(n) if n <= min(size - 8, 100_000_000) else None
     except FileNotFoundError:
         raise ModelFileError(f"{path}: model file not found") from None
     except PermissionError:
@@ -206,9 +156,13 @@ def _check_safetensors_header(path: Path) -> None:
         raise ModelFileError(f"{path}: is a folder, not a model file") from None
     except OSError as e:
         raise ModelFileError(f"{path}: cannot read model file ({e.strerror or e})") from None
+    if header is None:
+        _refuse_pickle(path, head)
+        raise ModelFileError(f"{path}: not a safetensors file, or truncated (bad header)")
     try:
         meta = json.loads(header)
     except (UnicodeDecodeError, json.JSONDecodeError):
+        _refuse_pickle(path, head)
         raise ModelFileError(f"{path}: not a safetensors file (header is not JSON)") from None
     try:
         end = max((int(v["data_offsets"][1]) for k, v in meta.items() if k != "__metadata__"), default=0)
@@ -221,6 +175,11 @@ def _check_safetensors_header(path: Path) -> None:
 
 
 def read_card(path: str | os.PathLike) -> ModelCard:
+    """The card of a model (NAME.safetensors, NAME.json or NAME).
+
+    Raises:
+        ModelFileError: missing, unreadable or invalid card.
+    """
     cpath = card_path(weights_path(path))
     try:
         d = json.loads(cpath.read_text(encoding="utf-8"))
@@ -278,190 +237,3 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
     model.load_state_dict(state)
     model.eval()
     return model.to(device), card
-
-
-# --- inference ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """One classified image.
-
-    label/index are None when there was nothing to classify (`blank`, with `message`).
-    top_k: (label, probability) pairs, best first. probabilities: one per class.
-    model_input: the exact uint8 image the model received.
-    """
-
-    label: str | None
-    index: int | None
-    confidence: float
-    top_k: list[tuple[str, float]]
-    probabilities: list[float]
-    model_input: np.ndarray
-    blank: bool = False
-    message: str = ""
-
-    def to_json(self) -> dict:
-        if self.blank:
-            return {"label": None, "confidence": 0.0, "top_k": [], "message": self.message}
-        return {
-            "label": self.label,
-            "confidence": round(self.confidence, 6),
-            "top_k": [[lbl, round(p, 6)] for lbl, p in self.top_k],
-        }
-
-
-def _fuse_conv_bn(module: torch.nn.Module) -> None:
-    """Folds every BatchNorm that directly follows a conv into it, in place: `convN`/`bnN`
-    attribute pairs (ResNet blocks and stems) and adjacent Conv2d -> BatchNorm2d in
-    Sequentials (stems, projection shortcuts). The BN becomes an Identity."""
-    from torch import nn
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-    for child in module.children():
-        _fuse_conv_bn(child)
-    if isinstance(module, nn.Sequential):
-        for i in range(len(module) - 1):
-            conv, bn = module[i], module[i + 1]
-            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
-                module[i] = fuse_conv_bn_eval(conv, bn)
-                module[i + 1] = nn.Identity()
-        return
-    for name, conv in list(module.named_children()):
-        if not (isinstance(conv, nn.Conv2d) and name.startswith("conv")):
-            continue
-        bn_name = "bn" + name[len("conv"):]
-        bn = getattr(module, bn_name, None)
-        if isinstance(bn, nn.BatchNorm2d):
-            setattr(module, name, fuse_conv_bn_eval(conv, bn))
-            setattr(module, bn_name, nn.Identity())
-
-
-def _fused_for_inference(model: torch.nn.Module) -> torch.nn.Module:
-    """An eval-only copy of `model` with conv+BN pairs fused, channels_last.
-
-    Done by walking the modules, not with torch.fx: fx tracing patches
-    `nn.Module.__call__` process-wide while it runs, which broke a training step running
-    at the same time in another thread."""
-    import copy
-
-    fused = copy.deepcopy(model).eval()
-    with torch.no_grad():
-        _fuse_conv_bn(fused)
-    return fused.to(memory_format=torch.channels_last)
-
-
-def flip_tta(recipe: dict) -> bool:
-    """Whether a model is judged and used on each image and its mirror (logits averaged).
-
-    A model trained on randomly mirrored images has learnt both orientations, so the
-    average is a free ensemble of two views (airbench's test-time augmentation); never for
-    digits, whose mirror images are other shapes. `recipe`: a model card's recipe, i.e.
-    its TrainConfig as a dict."""
-    return bool(recipe.get("hflip", False)) and bool(recipe.get("augment", True))
-
-
-class Predictor:
-    """Classifies images with one model; thread-confined (use one per thread)."""
-
-    def __init__(self, model: Classifier, card: ModelCard, path: Path | None = None) -> None:
-        self.model = model.eval()
-        self.card = card
-        self.path = path
-        self.device = next(model.parameters()).device
-        # channels_last convs run ~20% faster on x86 CPUs (oneDNN); see bench/.
-        self.model = self.model.to(memory_format=torch.channels_last)
-        # Inference runs a copy with every BatchNorm folded into its conv: with
-        # channels_last, 9-14% less CPU per image and ~20% per batch of 64
-        # (bench/inference_latency.py); outputs
-        # match the model to ~1e-7. `model` stays the model as loaded.
-        self._forward = _fused_for_inference(self.model)
-        self.tta_flip = flip_tta(card.recipe)  # mirror-trained models see each image twice
-
-    @classmethod
-    def load(cls, path: str | os.PathLike | None = None, device: str = "cpu") -> Predictor:
-        """Loads a model file; None loads the shipped default model."""
-        from app.core.resources import default_model_path
-
-        p = Path(path) if path is not None else default_model_path()
-        model, card = load_model(p, device)
-        return cls(model, card, weights_path(p))
-
-    @property
-    def classes(self) -> list[str]:
-        return self.card.classes
-
-    def prepare(self, image: Image.Image | np.ndarray) -> PreparedImage:
-        return prepare(image, self.card.input)
-
-    def _to_batch(self, prepared: Sequence[PreparedImage]) -> torch.Tensor:
-        arr = np.stack([p.pixels for p in prepared])
-        t = torch.from_numpy(arr)
-        t = t.unsqueeze(1) if t.ndim == 3 else t.permute(0, 3, 1, 2)
-        return t.to(self.device).float().div_(255).contiguous(memory_format=torch.channels_last)
-
-    @torch.inference_mode()
-    def predict_prepared(self, prepared: Sequence[PreparedImage], top_k: int = 5) -> list[Prediction]:
-        """Runs the model on already prepared images (blank ones are not run)."""
-        out: list[Prediction | None] = [None] * len(prepared)
-        todo = [i for i, p in enumerate(prepared) if not p.blank]
-        for i, p in enumerate(prepared):
-            if p.blank:
-                out[i] = Prediction(None, None, 0.0, [], [], p.pixels, True, p.reason)
-        k = max(1, min(top_k, len(self.classes)))
-        for start in range(0, len(todo), 64):
-            idx = todo[start : start + 64]
-            probs = torch.softmax(self.logits(self._to_batch([prepared[i] for i in idx])), 1)
-            probs_np = probs.cpu().numpy()
-            for row, i in enumerate(idx):
-                pr = probs_np[row]
-                order = np.argsort(-pr)[:k]
-                best = int(order[0])
-                out[i] = Prediction(
-                    self.classes[best],
-                    best,
-                    float(pr[best]),
-                    [(self.classes[j], float(pr[j])) for j in order],
-                    [float(v) for v in pr],
-                    prepared[i].pixels,
-                )
-        return [p for p in out if p is not None]
-
-    @torch.inference_mode()
-    def logits(self, batch: torch.Tensor) -> torch.Tensor:
-        """Float logits of a float (N, C, H, W) batch in [0, 1] on the model's device."""
-        out = self._forward(batch).float()
-        if self.tta_flip:
-            out = (out + self._forward(batch.flip(-1)).float()) / 2
-        return out
-
-    def predict(self, image: Image.Image | np.ndarray, top_k: int = 5) -> Prediction:
-        """Preprocesses and classifies one image (PIL or array)."""
-        return self.predict_prepared([self.prepare(image)], top_k)[0]
-
-    def predict_many(self, images: Iterable[Image.Image | np.ndarray], top_k: int = 5) -> list[Prediction]:
-        return self.predict_prepared([self.prepare(im) for im in images], top_k)
-
-    def predict_paths(
-        self, paths: Iterable[str | os.PathLike], top_k: int = 5, batch_size: int = 32
-    ) -> Iterator[tuple[Path, Prediction | ImageLoadError]]:
-        """Classifies files in batches; unreadable files yield their ImageLoadError."""
-        pending: list[tuple[Path, PreparedImage]] = []
-
-        def flush() -> Iterator[tuple[Path, Prediction]]:
-            preds = self.predict_prepared([p for _, p in pending], top_k)
-            yield from zip([path for path, _ in pending], preds)
-            pending.clear()
-
-        for raw in paths:
-            path = Path(raw)
-            try:
-                prepared = self.prepare(load_image(path))
-            except ImageLoadError as e:
-                yield from flush()
-                yield path, e
-                continue
-            pending.append((path, prepared))
-            if len(pending) >= batch_size:
-                yield from flush()
-        yield from flush()

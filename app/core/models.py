@@ -7,6 +7,7 @@ disagree on it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -210,3 +211,34 @@ def build_model(arch: str, num_classes: int, spec: InputSpec) -> Classifier:
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def init_weights(model: nn.Module, generator: torch.Generator) -> None:
+    """Re-initialises every parameter from `generator`, with the schemes the builders use
+    (torchvision's ResNet and CompactResNet): Kaiming normal (fan_out, ReLU) for convs,
+    weight 1 / bias 0 for norms, PyTorch's default for Linear layers.
+
+    A local generator makes a run's initial weights a function of its seed alone: the
+    global RNG is shared with every other thread (a warm-up, another run), so seeding it
+    would race.
+
+    Raises:
+        TypeError: a module with parameters this function does not know (a new layer
+            type must get its scheme here, or runs stop being reproducible).
+    """
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu", generator=generator)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):  # nn.Linear.reset_parameters, from `generator`
+                nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), generator=generator)
+                if m.bias is not None:
+                    bound = 1 / math.sqrt(m.in_features) if m.in_features > 0 else 0
+                    nn.init.uniform_(m.bias, -bound, bound, generator=generator)
+            elif any(True for _ in m.parameters(recurse=False)):
+                raise TypeError(f"init_weights: no seeded initialisation for {type(m).__name__}")

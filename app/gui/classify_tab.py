@@ -88,7 +88,7 @@ class ClassifyTab(QWidget):
 
         self.canvas = DrawingCanvas(pen_width=pen_width)
         self.result = ResultPanel()
-        self.banner = MessageBanner()
+        self.banner = MessageBanner("errorBanner", "error", text_name="errorText")
         self.drop_zone = DropZone()
         self.batch = BatchPanel()
         self._build_layout()
@@ -240,8 +240,6 @@ class ClassifyTab(QWidget):
         if not self._fresh(request_id):
             return
         self._last_shown = request_id
-        if message == "no model is loaded":
-            message = "No model is loaded: choose one in the Model list above."
         self.result.show_empty(message, "Your drawing")
         self.prediction_shown.emit(request_id)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
@@ -17,11 +18,12 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 if TYPE_CHECKING:  # torch is imported in the worker thread, never at GUI start-up
-    from app.core.modelio import Prediction, Predictor
+    from app.core.predictor import Prediction, Predictor
 
-CHUNK = 32  # files classified per model call in a batch
+CHUNK = 32  # files classified per model call in a batch, and table rows per update
 SCAN_REPORT_S = 0.15  # how often the folder walk reports how many files it found
 THUMBNAIL_PX = 40
+NO_MODEL = "No model is loaded: choose one in the Model list above."
 
 
 @dataclass(frozen=True)
@@ -184,7 +186,7 @@ class InferenceWorker(QObject):
             self.model_failed.emit(path, f"{path}: model file not found")
             return
         try:
-            from app.core.modelio import Predictor
+            from app.core.predictor import Predictor
 
             predictor = Predictor.load(path, device=self._device)
         except Exception as e:  # ModelFileError, and anything torch raises on odd files
@@ -201,7 +203,7 @@ class InferenceWorker(QObject):
             return  # a newer request already took this wake-up's place
         request_id, image = pending
         if self._predictor is None:
-            self.prediction_failed.emit(request_id, "no model is loaded")
+            self.prediction_failed.emit(request_id, NO_MODEL)
             return
         try:
             pred = self._predictor.predict(image, top_k=len(self._predictor.classes))
@@ -240,52 +242,51 @@ class InferenceWorker(QObject):
             return
         self.batch_started.emit(job, files)
         if self._predictor is None and files:
-            self.batch_failed.emit(job, "no model is loaded")
+            self.batch_failed.emit(job, NO_MODEL)
             self._finish(job, False)
             return
-        for start in range(0, len(files), CHUNK):
-            items = self._classify_chunk(files[start : start + CHUNK], cancel)
-            if items is None:
-                self._finish(job, True)
-                return
-            self.batch_rows.emit(job, start, items)
-            self._process_live()  # keep the canvas live during long batches
+        try:
+            rows, start = self._classify_files(job, files, cancel)
+        except Exception as e:  # the worker must survive anything (file errors are rows)
+            self.batch_failed.emit(job, f"classification failed: {_describe(e)}")
+            self._finish(job, False)
+            return
+        if start + len(rows) < len(files):
+            self._finish(job, True)  # cancelled: the unfinished chunk is dropped
+            return
+        if rows:
+            self.batch_rows.emit(job, start, rows)
         self._finish(job, False)
 
-    def _classify_chunk(self, files: list[str], cancel: threading.Event) -> list[BatchItem] | None:
-        from app.core.images import ImageLoadError, load_image
+    def _classify_files(self, job: int, files: list[str], cancel: threading.Event) -> tuple[list[BatchItem], int]:
+        """Classifies `files` with `Predictor.predict_paths`, emitting `batch_rows` every
+        CHUNK files. Returns the rows not yet emitted and the index of the first."""
+        from app.core.images import ImageLoadError
 
         assert self._predictor is not None
-        loaded: list[tuple[str, object, np.ndarray | None]] = []
-        items: dict[int, BatchItem] = {}
-        for i, path in enumerate(files):
-            if cancel.is_set():
-                return None
-            try:
-                img = load_image(path)
-                loaded.append((path, self._predictor.prepare(img), make_thumbnail(img)))
-            except ImageLoadError as e:
-                items[i] = BatchItem(path, error=e.problem)
-            except Exception as e:
-                items[i] = BatchItem(path, error=f"cannot classify: {_describe(e)}")
-        try:
-            preds = self._predictor.predict_prepared([p for _, p, _ in loaded], top_k=len(self._predictor.classes))
-        except Exception as e:
-            preds = None
-            message = f"classification failed: {_describe(e)}"
-        out: list[BatchItem] = []
-        it = iter(range(len(loaded)))
-        for i, path in enumerate(files):
-            if i in items:
-                out.append(items[i])
-                continue
-            k = next(it)
-            _, _, thumb = loaded[k]
-            if preds is None:
-                out.append(BatchItem(path, error=message, thumbnail=thumb))
+        thumbs: dict[str, deque] = {}
+
+        def keep_thumbnail(path: Path, image) -> None:
+            thumbs.setdefault(str(path), deque()).append(make_thumbnail(image))
+
+        rows: list[BatchItem] = []
+        start = 0
+        results = self._predictor.predict_paths(
+            files, top_k=len(self._predictor.classes), batch_size=CHUNK, cancel=cancel, on_image=keep_thumbnail
+        )
+        for path, result in results:
+            waiting = thumbs.get(str(path))
+            thumb = waiting.popleft() if waiting else None
+            name = files[start + len(rows)]
+            if isinstance(result, ImageLoadError):
+                rows.append(BatchItem(name, error=result.problem, thumbnail=thumb))
             else:
-                out.append(BatchItem(path, preds[k], thumbnail=thumb))
-        return out
+                rows.append(BatchItem(name, result, thumbnail=thumb))
+            if len(rows) == CHUNK:
+                self.batch_rows.emit(job, start, rows)
+                start, rows = start + len(rows), []
+                self._process_live()  # keep the canvas live during long batches
+        return rows, start
 
     @Slot(int, object, str, object)
     def _classify_array(self, job: int, image: np.ndarray, name: str, cancel: threading.Event) -> None:
@@ -294,7 +295,7 @@ class InferenceWorker(QObject):
             return
         self.batch_started.emit(job, [name])
         if self._predictor is None:
-            self.batch_failed.emit(job, "no model is loaded")
+            self.batch_failed.emit(job, NO_MODEL)
             self._finish(job, False)
             return
         try:

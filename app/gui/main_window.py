@@ -133,7 +133,7 @@ class MainWindow(QMainWindow):
         from app.gui.train_tab import TrainTab  # imports torch
 
         current = self.tabs.currentIndex()
-        self.train_tab = TrainTab()
+        self.train_tab = TrainTab(settings=self.settings.store)
         placeholder = self.tabs.widget(1)
         self.tabs.removeTab(1)
         placeholder.deleteLater()
@@ -150,7 +150,7 @@ class MainWindow(QMainWindow):
         self._warmed_up = True
         import threading
 
-        from app.core.training import warm_up
+        from app.core.warmup import warm_up
 
         threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
 

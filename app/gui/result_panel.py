@@ -12,7 +12,7 @@ from app.gui.model_input_view import ModelInputView
 from app.gui.topk_view import TopKView
 
 if TYPE_CHECKING:
-    from app.core.modelio import Prediction
+    from app.core.predictor import Prediction
 
 HINT = "Draw a digit"
 

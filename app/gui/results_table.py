@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QImage
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
+from app.core.fileio import atomic_write_text
 from app.gui.inference_worker import BatchItem
 from app.gui.qt_image import array_to_qimage
 
@@ -122,17 +124,19 @@ class ResultsModel(QAbstractTableModel):
     # --- export -----------------------------------------------------------------------------
 
     def export_csv(self, path: str | os.PathLike) -> int:
-        """Writes path,label,confidence,error rows; returns how many. Raises OSError."""
-        with open(path, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(["path", "label", "confidence", "error"])
-            for row, p in enumerate(self._paths):
-                item = self._items[row]
-                if item is None:
-                    w.writerow([p, "", "", CANCELLED if self._cancelled else "not classified"])
-                else:
-                    conf = item.confidence
-                    w.writerow([p, item.label or "", f"{conf:.6f}" if conf is not None else "", item.note])
+        """Writes path,label,confidence,error rows (atomically: a failed export never
+        leaves half a file); returns how many. Raises OSError."""
+        f = io.StringIO()
+        w = csv.writer(f)
+        w.writerow(["path", "label", "confidence", "error"])
+        for row, p in enumerate(self._paths):
+            item = self._items[row]
+            if item is None:
+                w.writerow([p, "", "", CANCELLED if self._cancelled else "not classified"])
+            else:
+                conf = item.confidence
+                w.writerow([p, item.label or "", f"{conf:.6f}" if conf is not None else "", item.note])
+        atomic_write_text(path, f.getvalue())
         return len(self._paths)
 
 

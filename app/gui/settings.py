@@ -72,6 +72,12 @@ class AppSettings:
     def geometry(self, value: QByteArray) -> None:
         self._store.setValue("window/geometry", value)
 
+    @property
+    def store(self) -> QSettings:
+        """The QSettings behind these preferences, for widgets that keep their own keys
+        (the Train form) in the same file."""
+        return self._store
+
     def sync(self) -> None:
         """Writes pending changes to disk now."""
         self._store.sync()

@@ -23,20 +23,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.config import TrainConfig, TrainingError
 from app.core.data import BUILTIN, default_data_dir
+from app.core.datarequest import DataRequest
 from app.core.models import ARCHITECTURES
-from app.core.training import (
+from app.core.recipes import (
     RECIPE_LABELS,
+    RECIPE_TITLES,
     RECIPES,
-    TrainConfig,
-    TrainingError,
     default_config,
+    recipe_config,
     recipe_for,
 )
-from app.gui.trainer_thread import DataRequest
 
 DATASETS = [("MNIST digits", "mnist"), ("Fashion-MNIST", "fashion-mnist"), ("Image folder", "folder")]
-RECIPE_ITEMS = [("Handwriting (digits)", "digits"), ("Objects and photos", "objects")]
 GUI_DIGIT_EPOCHS = 10  # the app's digit runs: ~99% on the 5k digits in about a minute
 SETTINGS_GROUP = "train_form"
 INVALID_STYLE = "border: 1px solid #d9534f; border-radius: 3px;"
@@ -44,7 +44,7 @@ INVALID_STYLE = "border: 1px solid #d9534f; border-radius: 3px;"
 
 def suggested(recipe: str) -> tuple[str, int, int, float]:
     """(architecture, epochs, batch size, learning rate) the form proposes for a recipe."""
-    cfg = TrainConfig(**RECIPES[recipe])
+    cfg = recipe_config(recipe)
     return cfg.arch, (GUI_DIGIT_EPOCHS if recipe == "digits" else cfg.epochs), cfg.batch_size, cfg.lr
 
 
@@ -60,7 +60,8 @@ class TrainForm(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("trainForm")
-        d = TrainConfig()
+        d = recipe_config(recipe_for(DATASETS[0][1]))  # what the first dataset proposes
+        _, epochs, _, _ = suggested(recipe_for(DATASETS[0][1]))
 
         self.dataset_combo = QComboBox(objectName="datasetCombo")
         for label, key in DATASETS:
@@ -85,14 +86,14 @@ class TrainForm(QWidget):
         # Ranges are wider than the valid ones on purpose: an out-of-range value gets a
         # reason from TrainConfig.validate() instead of being silently refused.
         self.recipe_combo = QComboBox(objectName="recipeCombo")
-        for label, key in RECIPE_ITEMS:
-            self.recipe_combo.addItem(label, key)
+        for key in RECIPES:
+            self.recipe_combo.addItem(RECIPE_TITLES[key], key)
             self.recipe_combo.setItemData(self.recipe_combo.count() - 1, f"Augmentation: {RECIPE_LABELS[key]}", 3)
         self.recipe_combo.setToolTip(
             "Default epochs, batch size, learning rate and augmentation for this kind of image; "
             "picked from the dataset, yours to change"
         )
-        self.epochs_spin = QSpinBox(objectName="epochsSpin", minimum=0, maximum=99999, value=GUI_DIGIT_EPOCHS)
+        self.epochs_spin = QSpinBox(objectName="epochsSpin", minimum=0, maximum=99999, value=epochs)
         self.batch_spin = QSpinBox(objectName="batchSpin", minimum=0, maximum=999999, value=d.batch_size)
         self.lr_edit = QLineEdit(f"{d.lr:g}", objectName="lrEdit")
         self.lr_edit.setToolTip("Peak learning rate of the one-cycle schedule (SGD + Nesterov)")

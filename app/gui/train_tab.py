@@ -10,11 +10,11 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import torch
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QFileDialog,
-    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -22,37 +22,21 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSizePolicy,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from app.core.config import TrainingError
+from app.core.events import EpochEvent, FinishedEvent, StateEvent, StepEvent, TrainState
+from app.core.formatting import format_duration
+from app.core.recipes import recipe_of
 from app.core.resources import user_models_dir
-from app.core.training import (
-    EpochEvent,
-    FinishedEvent,
-    StateEvent,
-    StepEvent,
-    TrainingError,
-    recipe_of,
-)
 from app.gui.confusion_view import ConfusionView
 from app.gui.device_selector import DeviceSelector
+from app.gui.message_banner import MessageBanner
+from app.gui.settings import AppSettings
 from app.gui.train_form import TrainForm
 from app.gui.trainer_thread import TrainerThread, gui_training_threads
-
-ERROR_STYLE = "#errorBanner { background: #fdecea; border: 1px solid #f5c2c0; border-radius: 4px; }" \
-              "#errorBanner QLabel { color: #8a1f17; }"
-PROBLEM_STYLE = "#problemBanner { background: #fff4e0; border: 1px solid #f0c98a; border-radius: 4px; }" \
-                "#problemBanner QLabel { color: #6b4200; }"
-
-
-def format_duration(seconds: float) -> str:
-    """`1:02:03` / `2:03` for ETAs and elapsed times."""
-    s = int(max(0, round(seconds)))
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 def unique_model_path(folder: Path, stem: str) -> Path:
@@ -67,32 +51,6 @@ def unique_model_path(folder: Path, stem: str) -> Path:
 def _device_id(device: str) -> str:
     """torch prints `cuda` for the current GPU; the selector lists `cuda:0`."""
     return "cuda:0" if device == "cuda" else device
-
-
-class _Banner(QFrame):
-    """An inline, non-modal message with optional action button and a close button."""
-
-    def __init__(self, name: str, style: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName(name)
-        self.setStyleSheet(style)
-        self.label = QLabel(wordWrap=True, objectName=f"{name}Text")
-        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.action = QPushButton(objectName=f"{name}Action")
-        self.action.hide()
-        close = QToolButton(text="✕", autoRaise=True, objectName=f"{name}Close")
-        close.setToolTip("Dismiss")
-        close.clicked.connect(self.hide)
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(10, 6, 6, 6)
-        lay.addWidget(self.label, 1)
-        lay.addWidget(self.action)
-        lay.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
-        self.hide()
-
-    def show_message(self, text: str) -> None:
-        self.label.setText(text)
-        self.show()
 
 
 class TrainTab(QWidget):
@@ -115,10 +73,7 @@ class TrainTab(QWidget):
     def __init__(self, parent: QWidget | None = None, settings: QSettings | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("trainTab")
-        # Same store as app.gui.settings.AppSettings: an INI file in the user scope.
-        self._settings = settings if settings is not None else QSettings(
-            QSettings.Format.IniFormat, QSettings.Scope.UserScope, "resnet-studio", "resnet-studio"
-        )
+        self._settings = settings if settings is not None else AppSettings().store
         self._thread: TrainerThread | None = None  # alive
         self._latest: TrainerThread | None = None  # the run whose events are shown
         self._classes: list[str] = []
@@ -181,8 +136,8 @@ class TrainTab(QWidget):
         left.setFixedWidth(360)
 
         # --- right: progress, plots, confusion, log ----------------------------------------
-        self.error_banner = _Banner("errorBanner", ERROR_STYLE)
-        self.problem_banner = _Banner("problemBanner", PROBLEM_STYLE)
+        self.error_banner = MessageBanner("errorBanner", "error")
+        self.problem_banner = MessageBanner("problemBanner", "problem")
         self.problem_banner.action.setText("Switch to CPU and resume")
         self.problem_banner.action.setObjectName("switchToCpuButton")
         self.problem_banner.action.show()
@@ -263,6 +218,9 @@ class TrainTab(QWidget):
         except TrainingError as e:
             self._show_error(f"Cannot start: {e}")
             return False
+        # Torch's thread count is process-wide: the GUI thread (the process's owner) sets
+        # it, never the worker, so a run cannot change it under the warm-up or inference.
+        torch.set_num_threads(config.threads)
         self.form.save_settings(self._settings)
         if resume:
             out = Path(resume).with_suffix(".safetensors")
@@ -354,35 +312,35 @@ class TrainTab(QWidget):
                   f"{val}{'  * best' if ev.best else ''}")  # fmt: skip
 
     def _on_state(self, ev: StateEvent) -> None:
-        if ev.state == "problem":
+        if ev.state is TrainState.PROBLEM:
             self._paused = True
             self.problem_banner.show_message(ev.message)
             self.status_label.setText("Paused: device problem")
-        elif ev.state == "paused":
+        elif ev.state is TrainState.PAUSED:
             self._paused = True
             self.status_label.setText("Paused")
-        elif ev.state in ("resumed", "running"):
+        elif ev.state in (TrainState.RESUMED, TrainState.RUNNING):
             self._paused = False
             self.status_label.setText("Training…")
-        if ev.device and ev.state in ("device", "running"):
+        if ev.device and ev.state in (TrainState.DEVICE, TrainState.RUNNING):
             self.device_selector.set_device(_device_id(ev.device))
-        self._log(ev.message or ev.state)
+        self._log(ev.message or ev.state.value)
         self._update_controls()
 
     def _on_training_finished(self, ev: FinishedEvent) -> None:
         acc = "" if ev.best_val_acc is None else f", best accuracy {ev.best_val_acc:.2%} (epoch {ev.best_epoch + 1})"
-        self._log(f"{ev.status} after {ev.epochs_done} epoch(s) in {format_duration(ev.elapsed_s)}{acc}")
+        self._log(f"{ev.status.value} after {ev.epochs_done} epoch(s) in {format_duration(ev.elapsed_s)}{acc}")
         if ev.model_path:
             self._last_model = ev.model_path
             name = Path(ev.model_path).name
-            self.model_label.setText(f"<b>{name}</b><br>{ev.status}{acc}")
+            self.model_label.setText(f"<b>{name}</b><br>{ev.status.value}{acc}")
             self.model_label.setToolTip(ev.model_path)
             self._log(f"saved {ev.model_path}")
             self.status_label.setText(f"Saved {name}")
             self.model_saved.emit(ev.model_path)
         else:
             self.status_label.setText("Stopped before the first epoch ended: no model saved")
-        self.progress.setFormat(f"{ev.status} · {format_duration(ev.elapsed_s)}")
+        self.progress.setFormat(f"{ev.status.value} · {format_duration(ev.elapsed_s)}")
 
     def _on_failed(self, message: str) -> None:
         self._show_error(message)

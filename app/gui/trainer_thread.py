@@ -11,23 +11,17 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal
 
-from app.core.data import DataError, Dataset, load_dataset
+from app.core.config import TrainConfig, TrainingError
+from app.core.data import DataError
+from app.core.datarequest import DataRequest
+from app.core.events import EpochEvent, FinishedEvent, StateEvent, StepEvent
 from app.core.modelio import ModelFileError
-from app.core.models import InputSpec
-from app.core.training import (
-    EpochEvent,
-    FinishedEvent,
-    StateEvent,
-    StepEvent,
-    TrainConfig,
-    Trainer,
-    TrainingError,
-)
+from app.core.training import Trainer
 
 STEP_INTERVAL_S = 0.1  # coalesce step events: <= 10 GUI updates per second
 
@@ -44,24 +38,6 @@ def gui_training_threads() -> int:
     except (AttributeError, OSError):
         n = os.cpu_count() or 2
     return max(1, n - 1)
-
-
-@dataclass(frozen=True)
-class DataRequest:
-    """What to load: `mnist`, `fashion-mnist` or an image folder (one subfolder per class)."""
-
-    dataset: str
-    data_dir: str | None = None  # builtin datasets: folder with the IDX files; None = auto
-    download: bool = False
-    image_size: int = 64  # image folders: side length the images are prepared to
-    channels: int = 3  # image folders: 1 = grayscale, 3 = RGB
-
-    def load(self) -> Dataset:
-        spec = None
-        if self.dataset not in ("mnist", "fashion-mnist"):
-            c = self.channels
-            spec = InputSpec(c, self.image_size, (0.5,) * c, (0.25,) * c, "resize")
-        return load_dataset(self.dataset, self.data_dir or None, "train", spec, None, self.download)
 
 
 class TrainerThread(QThread):

@@ -11,7 +11,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
-from app.core.training import EpochEvent, StepEvent
+from app.core.events import EpochEvent, StepEvent
 
 EMA_ALPHA = 0.05  # smoothing of the step loss: ~20-step memory
 

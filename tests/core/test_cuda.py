@@ -11,15 +11,17 @@ import numpy as np
 import pytest
 import torch
 
-from app.core.modelio import Predictor, load_model
-from app.core.training import (
+from app.core.config import with_overrides
+from app.core.events import (
     EpochEvent,
     FinishedEvent,
+    FinishStatus,
     StateEvent,
     StepEvent,
-    Trainer,
-    with_overrides,
 )
+from app.core.modelio import load_model
+from app.core.predictor import Predictor
+from app.core.training import Trainer
 from tests.core.test_training import STEPS, TINY
 from tests.helpers.data import drawn_digits
 
@@ -42,7 +44,7 @@ def test_training_runs_on_the_gpu_and_saves_a_cpu_loadable_model(tmp_path, data)
     steps = [e for e in events if isinstance(e, StepEvent)]
     assert len(steps) == 2 * STEPS and all(math.isfinite(s.loss) for s in steps)
     fin = events[-1]
-    assert isinstance(fin, FinishedEvent) and fin.status == "completed"
+    assert isinstance(fin, FinishedEvent) and fin.status is FinishStatus.COMPLETED
     model, card = load_model(out, "cpu")
     assert not next(model.parameters()).is_cuda and card.arch == TINY.arch
 
@@ -68,7 +70,7 @@ def test_device_switch_gpu_to_cpu_and_back_mid_run(data):
                 requested.append("cuda")
             assert math.isfinite(ev.loss)
         elif isinstance(ev, FinishedEvent):
-            assert ev.status == "completed" and ev.epochs_done == 3
+            assert ev.status is FinishStatus.COMPLETED and ev.epochs_done == 3
     assert requested == ["cpu", "cuda"]
     assert (
         devices_seen[0].startswith("cuda")
@@ -91,7 +93,7 @@ def test_gpu_checkpoint_resumes_on_the_cpu(tmp_path, data):
     epochs = [e.epoch for e in events if isinstance(e, EpochEvent)]
     assert epochs == [1]  # only the second epoch runs
     assert any(isinstance(e, StateEvent) and e.device == "cpu" for e in events)
-    assert events[-1].status == "completed"
+    assert events[-1].status is FinishStatus.COMPLETED
 
 
 def test_gpu_inference_matches_the_cpu(tmp_path, data):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from app.core.evaluation import evaluate_model, reprepare
-from app.core.modelio import Predictor
+from app.core.predictor import Predictor
 from app.core.resources import default_model_path
 from tests.helpers.data import drawn_digits
 from tests.helpers.digits import MNIST_DIR, MNIST_MISSING

@@ -18,8 +18,8 @@ from app.core.explain import (
     integrated_gradients,
     stages,
 )
-from app.core.modelio import Predictor, _fused_for_inference
 from app.core.models import InputSpec, build_model
+from app.core.predictor import Predictor, _fused_for_inference
 from app.core.preprocess import prepare
 from tests.helpers.data import drawn_digits
 from tests.helpers.digits import draw_digit

@@ -11,7 +11,7 @@ import torch
 from app.core.data import load_builtin
 from app.core.explain import grad_cam, integrated_gradients
 from app.core.faithfulness import curve_area, deletion_curves
-from app.core.modelio import Predictor, _fused_for_inference
+from app.core.predictor import Predictor, _fused_for_inference
 from tests.helpers.digits import MNIST_DIR, MNIST_MISSING
 
 N = 200

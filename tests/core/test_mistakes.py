@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+from app.core.config import TrainConfig
 from app.core.data import load_builtin, load_image_folder
 from app.core.mistakes import (
     CSV_FIELDS,
@@ -22,7 +23,7 @@ from app.core.mistakes import (
 )
 from app.core.models import MNIST_SPEC
 from app.core.preprocess import prepare_file
-from app.core.training import TrainConfig, Trainer
+from app.core.training import Trainer
 from tests.helpers.data import drawn_digits
 from tests.helpers.digits import MNIST_DIR, MNIST_MISSING
 from tests.helpers.models import random_model

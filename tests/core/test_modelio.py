@@ -15,18 +15,17 @@ import pytest
 import torch
 from PIL import Image
 
-from app.core import modelio
+from app.core import fileio, modelio
 from app.core.images import ImageLoadError
 from app.core.modelio import (
     ModelFileError,
-    Prediction,
-    Predictor,
     card_path,
     load_model,
     read_card,
     save_model,
 )
 from app.core.models import InputSpec
+from app.core.predictor import Prediction, Predictor
 from app.core.preprocess import prepare
 from tests.helpers.digits import draw_digit
 from tests.helpers.models import random_model, write_model
@@ -223,6 +222,34 @@ def test_a_plain_pickle_renamed_safetensors_is_never_unpickled(model_file, no_un
     assert str(model_file) in load_error(model_file)
 
 
+def test_a_valid_file_whose_header_length_starts_with_the_pickle_byte_loads(model_file, no_unpickling):
+    # Byte 0 of a safetensors file is the header length mod 256; 128 (0x80) is also the
+    # first byte of every pickle. The format allows padding the JSON header with spaces.
+    raw = model_file.read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header, body = raw[8 : 8 + n].rstrip(b" "), raw[8 + n :]
+    pad = (128 - len(header)) % 256
+    header += b" " * pad
+    assert len(header) % 256 == 128 and len(header) % 8 == 0
+    model_file.write_bytes(struct.pack("<Q", len(header)) + header + body)
+    assert model_file.read_bytes()[:1] == b"\x80"
+    model, _ = load_model(model_file)
+    expected = load_file_weights(raw)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in expected.items())
+
+
+def test_a_plain_pickle_is_named_as_a_pickle(model_file, no_unpickling):
+    model_file.write_bytes(pickle.dumps({"weights": [1, 2, 3]}, protocol=4))
+    msg = load_error(model_file)
+    assert "pickle" in msg and "never loaded" in msg
+
+
+def load_file_weights(raw: bytes) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load
+
+    return load(raw)
+
+
 def test_default_model_missing_names_where_it_was_looked_for(tmp_path, monkeypatch):
     from app.core import resources
 
@@ -271,7 +298,7 @@ def test_read_only_folder_is_reported_and_nothing_is_written(tmp_path, monkeypat
     def read_only(*args, **kwargs):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS))
 
-    monkeypatch.setattr(modelio.tempfile, "mkstemp", read_only)
+    monkeypatch.setattr(fileio.tempfile, "mkstemp", read_only)
     with pytest.raises(ModelFileError, match="Read-only file system"):
         write_model(tmp_path / "m", seed=2)
     with pytest.raises(ModelFileError, match="cannot save model"):
@@ -377,8 +404,8 @@ def test_inference_copy_folds_every_batchnorm_and_gives_the_same_outputs(arch, m
     import torch
     import torch.fx
 
-    from app.core.modelio import _fused_for_inference
     from app.core.models import MNIST_SPEC, build_model
+    from app.core.predictor import _fused_for_inference
 
     def no_tracing(*args, **kwargs):
         raise AssertionError("torch.fx tracing is not thread-safe; do not use it")

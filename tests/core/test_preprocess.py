@@ -102,7 +102,7 @@ def test_thin_pen_on_a_huge_photo_is_thickened_and_still_recognisable():
 
 @pytest.mark.skipif(not default_model_path().is_file(), reason="shipped model not built yet (make model)")
 def test_shipped_model_reads_thin_pen_digits_on_huge_photos():
-    from app.core.modelio import Predictor
+    from app.core.predictor import Predictor
 
     predictor = Predictor.load()
     for digit in (2, 5, 8):

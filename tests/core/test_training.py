@@ -12,18 +12,21 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from app.core import training
-from app.core.modelio import card_path, load_model
-from app.core.training import (
+from app.core import recipes, training
+from app.core.augment import augment_batch
+from app.core.config import TrainConfig, TrainingError, with_overrides
+from app.core.evaluation import evaluate
+from app.core.events import (
     EpochEvent,
     FinishedEvent,
+    FinishStatus,
     StateEvent,
     StepEvent,
-    TrainConfig,
-    Trainer,
-    TrainingError,
-    with_overrides,
+    TrainState,
 )
+from app.core.modelio import card_path, load_model
+from app.core.models import build_model
+from app.core.training import Trainer
 from tests.helpers.data import drawn_digits
 
 # 240 drawn digits, 10% validation: 216 training images = 6 steps of 32 per epoch.
@@ -53,7 +56,7 @@ def weights(path) -> dict[str, torch.Tensor]:
 def test_tiny_run_reports_progress_and_writes_model_card_and_checkpoint(tmp_path, data):
     out = tmp_path / "m.safetensors"
     events = run_all(Trainer(TINY, data, out=out, command="python -m app train ..."))
-    assert isinstance(events[0], StateEvent) and events[0].state == "running"
+    assert isinstance(events[0], StateEvent) and events[0].state is TrainState.RUNNING
     steps = [e for e in events if isinstance(e, StepEvent)]
     epochs = [e for e in events if isinstance(e, EpochEvent)]
     assert [s.global_step for s in steps] == list(range(2 * STEPS))
@@ -65,7 +68,7 @@ def test_tiny_run_reports_progress_and_writes_model_card_and_checkpoint(tmp_path
         assert len(e.confusion) == 10 and sum(map(sum, e.confusion)) == 24  # validation images
         assert len(e.per_class_acc) == 10 and 0 <= e.val_acc <= 1
     finished = events[-1]
-    assert isinstance(finished, FinishedEvent) and finished.status == "completed"
+    assert isinstance(finished, FinishedEvent) and finished.status is FinishStatus.COMPLETED
     assert finished.epochs_done == 2 and finished.model_path == str(out)
     model, card = load_model(out)
     assert card.arch == "resnet-mnist-small" and card.classes == [str(i) for i in range(10)]
@@ -103,11 +106,11 @@ def test_resuming_a_stopped_run_gives_the_same_model_as_an_uninterrupted_one(tmp
     for ev in stopped.run():
         if isinstance(ev, EpochEvent):
             stopped.cancel()  # stop after the first epoch's checkpoint
-    assert ev.status == "stopped" and ev.epochs_done == 1
+    assert ev.status is FinishStatus.STOPPED and ev.epochs_done == 1
     ckpt = tmp_path / "resumed.ckpt"
     events = run_all(Trainer(cfg, data, out=tmp_path / "resumed.safetensors", resume=ckpt))
     assert [e.epoch for e in events if isinstance(e, EpochEvent)] == [1, 2]
-    assert events[-1].status == "completed" and events[-1].epochs_done == 3
+    assert events[-1].status is FinishStatus.COMPLETED and events[-1].epochs_done == 3
     a, b = weights(tmp_path / "straight.safetensors"), weights(tmp_path / "resumed.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
 
@@ -165,24 +168,24 @@ class Background:
         return out
 
 
-def is_state(name):
-    return lambda e: isinstance(e, StateEvent) and e.state == name
+def is_state(state: TrainState):
+    return lambda e: isinstance(e, StateEvent) and e.state is state
 
 
 def test_pause_resume_and_cancel_from_another_thread(tmp_path, data):
     run = Background(Trainer(with_overrides(TINY, epochs=200), data, out=tmp_path / "m"))
     run.next_matching(lambda e: isinstance(e, StepEvent))
     run.trainer.pause()
-    run.next_matching(is_state("paused"))
+    run.next_matching(is_state(TrainState.PAUSED))
     assert run.trainer.paused
     # While paused the run waits: the next thing it reports is that it resumed.
     run.trainer.resume()
-    assert is_state("resumed")(run.events.get(timeout=WAIT))
+    assert is_state(TrainState.RESUMED)(run.events.get(timeout=WAIT))
     step = run.next_matching(lambda e: isinstance(e, StepEvent))
     run.trainer.cancel()
     rest = run.rest()
     finished = rest[-1]
-    assert isinstance(finished, FinishedEvent) and finished.status == "stopped"
+    assert isinstance(finished, FinishedEvent) and finished.status is FinishStatus.STOPPED
     assert finished.epochs_done < 200 and step.epoch < 199
 
 
@@ -190,11 +193,11 @@ def test_cancel_while_paused_stops_the_run(data):
     run = Background(Trainer(with_overrides(TINY, epochs=200), data))
     run.next_matching(lambda e: isinstance(e, StepEvent))
     run.trainer.pause()
-    run.next_matching(is_state("paused"))
+    run.next_matching(is_state(TrainState.PAUSED))
     run.trainer.cancel()
     rest = run.rest()
-    assert rest[-1].status == "stopped"
-    assert not any(is_state("resumed")(e) for e in rest)
+    assert rest[-1].status is FinishStatus.STOPPED
+    assert not any(is_state(TrainState.RESUMED)(e) for e in rest)
 
 
 def test_device_switch_between_steps_keeps_training(tmp_path, data, monkeypatch):
@@ -205,9 +208,9 @@ def test_device_switch_between_steps_keeps_training(tmp_path, data, monkeypatch)
         if isinstance(ev, StepEvent) and ev.global_step == 2:
             trainer.set_device("cpu")  # the same device: nothing to move
             trainer.set_device("cpu:0")  # another name for it: moved, and said so
-    moved = [e for e in events if is_state("device")(e)]
+    moved = [e for e in events if is_state(TrainState.DEVICE)(e)]
     assert len(moved) == 1 and "cpu" in moved[0].message
-    assert events[-1].status == "completed"
+    assert events[-1].status is FinishStatus.COMPLETED
     assert len([e for e in events if isinstance(e, StepEvent)]) == 2 * STEPS
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ValueError, match="CUDA is not available"):
@@ -253,7 +256,7 @@ def test_diverged_loss_stops_with_the_step_and_advice_and_keeps_the_checkpoint(
     events = run_all(
         Trainer(with_overrides(TINY, epochs=3), data, out=out, resume=out.with_suffix(".ckpt"))
     )
-    assert events[-1].status == "completed"
+    assert events[-1].status is FinishStatus.COMPLETED
 
 
 def test_device_failure_pauses_with_progress_kept_and_resumes(tmp_path, data, monkeypatch):
@@ -265,17 +268,57 @@ def test_device_failure_pauses_with_progress_kept_and_resumes(tmp_path, data, mo
     events = []
     for ev in trainer.run():
         events.append(ev)
-        if is_state("problem")(ev):
+        if is_state(TrainState.PROBLEM)(ev):
             assert trainer.paused
             assert "epoch 2, step 3" in ev.message and "out of memory" in ev.message
             assert "resume" in ev.message
-        if is_state("paused")(ev):
+        if is_state(TrainState.PAUSED)(ev):
             trainer.resume()  # e.g. after switching to the CPU
     states = [e.state for e in events if isinstance(e, StateEvent)]
-    assert states == ["running", "problem", "paused", "resumed"]
+    assert states == [TrainState.RUNNING, TrainState.PROBLEM, TrainState.PAUSED, TrainState.RESUMED]
     steps = [e for e in events if isinstance(e, StepEvent)]
     assert [s.global_step for s in steps] == list(range(2 * STEPS))  # the failed step ran again
-    assert events[-1].status == "completed" and events[-1].epochs_done == 2
+    assert events[-1].status is FinishStatus.COMPLETED and events[-1].epochs_done == 2
+
+
+@pytest.mark.slow
+def test_a_step_retried_after_a_device_failure_trains_as_if_nothing_happened(tmp_path, data, monkeypatch):
+    # The failing call has already drawn its augmentation; the retry must draw it again.
+    run_all(Trainer(TINY, data, out=tmp_path / "straight.safetensors"))
+    fail_augment_at(monkeypatch, STEPS + 3, lambda x: (_ for _ in ()).throw(
+        torch.cuda.OutOfMemoryError("CUDA out of memory")))  # fmt: skip
+    trainer = Trainer(TINY, data, out=tmp_path / "retried.safetensors")
+    for ev in trainer.run():
+        if is_state(TrainState.PAUSED)(ev):
+            trainer.resume()
+    a, b = weights(tmp_path / "straight.safetensors"), weights(tmp_path / "retried.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_initial_weights_depend_on_the_seed_alone_not_on_the_global_rng(data):
+    def initial_weights(seed: int) -> dict[str, torch.Tensor]:
+        trainer = Trainer(with_overrides(TINY, seed=seed), data)
+        run = trainer.run()
+        assert is_state(TrainState.RUNNING)(next(run))  # set up, not trained yet
+        state = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+        run.close()
+        return state
+
+    torch.manual_seed(1)
+    a = initial_weights(0)
+    torch.manual_seed(12345)  # another thread (the GUI's warm-up) used the global RNG
+    torch.rand(1000)
+    b, c = initial_weights(0), initial_weights(1)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["net.fc.weight"], c["net.fc.weight"])
+
+
+def test_a_run_neither_seeds_torch_nor_changes_its_thread_count(data):
+    threads = torch.get_num_threads()
+    torch.manual_seed(4321)
+    run_all(Trainer(with_overrides(TINY, epochs=1, seed=7, threads=threads + 1), data))
+    assert torch.get_num_threads() == threads  # `threads` is for the process owner to apply
+    assert torch.initial_seed() == 4321  # the global RNG was not re-seeded
 
 
 def test_a_bug_is_not_mistaken_for_a_device_failure(data, monkeypatch):
@@ -370,7 +413,7 @@ def test_card_is_written_beside_the_weights(tmp_path, data):
 def test_hflip_mirrors_about_half_of_a_batch_and_nothing_else():
     x = torch.rand(64, 1, 28, 28)
     cfg = TrainConfig(hflip=True, rotate_deg=0, scale=0, shear_deg=0, shift=0, elastic=0)
-    out = training.augment_batch(x, cfg, torch.Generator().manual_seed(0))
+    out = augment_batch(x, cfg, torch.Generator().manual_seed(0))
     same = (out - x).abs().flatten(1).amax(1) < 1e-5
     mirrored = (out - x.flip(-1)).abs().flatten(1).amax(1) < 1e-5
     assert bool((same | mirrored).all())  # each image is itself or its mirror, exactly
@@ -381,22 +424,22 @@ def test_digit_recipe_never_mirrors():
     x = torch.zeros(32, 1, 28, 28)
     x[:, :, 10:18, 4:8] = 1.0  # a bar on the left
     cfg = TrainConfig(rotate_deg=0, scale=0, shear_deg=0, shift=0, elastic=0)  # digits: hflip off
-    out = training.augment_batch(x, cfg, torch.Generator().manual_seed(0))
+    out = augment_batch(x, cfg, torch.Generator().manual_seed(0))
     assert torch.allclose(out, x, atol=1e-5)
 
 
 def test_dataset_recipes():
-    assert training.default_config("mnist") == TrainConfig()  # the digit recipe is the default
-    fashion = training.default_config("fashion-mnist")
+    assert recipes.default_config("mnist") == TrainConfig()  # the digit recipe is the default
+    fashion = recipes.default_config("fashion-mnist")
     assert fashion.hflip and fashion.elastic == 0 and fashion.rotate_deg == 0
     assert fashion.arch == "resnet-mnist-small"
     assert (fashion.epochs, fashion.batch_size, fashion.lr) == (12, 128, 0.2)
-    assert training.recipe_of(fashion) == "objects" and training.recipe_of(TrainConfig()) == "digits"
-    assert training.default_config("my-photos").hflip  # folders get the objects recipe
-    digits_folder = training.default_config("my-digits", recipe="digits", epochs=3, lr=None)
+    assert recipes.recipe_of(fashion) == "objects" and recipes.recipe_of(TrainConfig()) == "digits"
+    assert recipes.default_config("my-photos").hflip  # folders get the objects recipe
+    digits_folder = recipes.default_config("my-digits", recipe="digits", epochs=3, lr=None)
     assert not digits_folder.hflip and digits_folder.epochs == 3 and digits_folder.lr == 0.1
     with pytest.raises(TrainingError, match="unknown recipe"):
-        training.default_config("mnist", recipe="cats")
+        recipes.default_config("mnist", recipe="cats")
 
 
 def test_evaluate_now_judges_the_saved_weights_without_touching_the_run(data):
@@ -407,9 +450,9 @@ def test_evaluate_now_judges_the_saved_weights_without_touching_the_run(data):
             loss, acc, conf = trainer.evaluate_now(data)
             assert int(conf.sum()) == len(data) and 0 <= acc <= 1
             assert all(torch.equal(v, trainer.model.state_dict()[k]) for k, v in live.items())
-            ema = training.build_model(TINY.arch, 10, data.spec)  # the EMA weights, evaluated plainly
+            ema = build_model(TINY.arch, 10, data.spec)  # the EMA weights, evaluated plainly
             ema.load_state_dict(trainer.eval_state())
-            with_tta = training.evaluate(ema, data.images, data.labels, 10, tta_flip=True)
-            without = training.evaluate(ema, data.images, data.labels, 10)
+            with_tta = evaluate(ema, data.images, data.labels, 10, tta_flip=True)
+            without = evaluate(ema, data.images, data.labels, 10)
             assert loss == pytest.approx(with_tta[0], rel=1e-4)
             assert trainer.evaluate_now(data, tta_flip=False)[0] == pytest.approx(without[0], rel=1e-4)

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton
 
 import app.core.training as core_training
 from app.core.devices import list_devices
+from app.core.events import TrainState
 from app.gui.device_selector import DeviceSelector
 from app.gui.train_tab import TrainTab, unique_model_path
 from tests.gui.train_fixtures import *  # noqa: F403 - pytest fixtures (mnist_dir, ...)
@@ -107,11 +108,11 @@ def test_pause_resume_stop(qtbot, tab, mnist_dir, warm_torch):
     with qtbot.waitSignal(tab.plots.updated, timeout=TIMEOUT_MS):
         assert tab.start_training()
         t = tab.thread_object()
-    with qtbot.waitSignal(t.state_changed, timeout=TIMEOUT_MS, check_params_cb=lambda e: e.state == "paused"):
+    with qtbot.waitSignal(t.state_changed, timeout=TIMEOUT_MS, check_params_cb=lambda e: e.state is TrainState.PAUSED):
         qtbot.mouseClick(pause, Qt.MouseButton.LeftButton)
     assert pause.text() == "Resume" and tab.is_running()
     n_paused = len(tab.plots.raw_curve.getData()[1])
-    with qtbot.waitSignal(t.state_changed, timeout=TIMEOUT_MS, check_params_cb=lambda e: e.state == "resumed"):
+    with qtbot.waitSignal(t.state_changed, timeout=TIMEOUT_MS, check_params_cb=lambda e: e.state is TrainState.RESUMED):
         qtbot.mouseClick(pause, Qt.MouseButton.LeftButton)
     assert pause.text() == "Pause"
     with qtbot.waitSignal(tab.plots.updated, timeout=TIMEOUT_MS):

@@ -5,8 +5,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-from app.core.training import EpochEvent, FinishedEvent, StateEvent, StepEvent, TrainConfig
-from app.gui.trainer_thread import DataRequest, TrainerThread
+from app.core.config import TrainConfig
+from app.core.datarequest import DataRequest
+from app.core.events import (
+    EpochEvent,
+    FinishedEvent,
+    FinishStatus,
+    StateEvent,
+    StepEvent,
+    TrainState,
+)
+from app.gui.trainer_thread import TrainerThread
 from tests.gui.train_fixtures import *  # noqa: F403 - pytest fixtures (mnist_dir, ...)
 
 TIMEOUT_MS = 120_000  # generous: the CI machine is a shared 2-core box
@@ -51,7 +60,7 @@ def test_run_emits_steps_epochs_and_saves_model(qtbot, mnist_dir, tmp_path, warm
     assert len(epochs[-1].confusion) == 10 and len(epochs[-1].per_class_acc) == 10
     assert rec.classes == [str(i) for i in range(10)]
     (fin,) = rec.of(FinishedEvent)
-    assert fin.status == "completed" and fin.model_path == str(out)
+    assert fin.status is FinishStatus.COMPLETED and fin.model_path == str(out)
     assert out.exists() and out.with_suffix(".json").exists()
     assert out.with_suffix(".ckpt").exists()
     assert isinstance(rec.events[-1], FinishedEvent)  # steps were flushed before the end
@@ -61,13 +70,13 @@ def test_pause_then_cancel_stops_without_a_model(qtbot, mnist_dir, tmp_path):
     t = TrainerThread(small_config(), DataRequest("mnist", str(mnist_dir)), tmp_path / "m.safetensors")
     rec = Recorder(t)
     t.pause()  # before the trainer exists: applied when it is built
-    with qtbot.waitSignal(t.state_changed, timeout=TIMEOUT_MS, check_params_cb=lambda e: e.state == "paused"):
+    with qtbot.waitSignal(t.state_changed, timeout=TIMEOUT_MS, check_params_cb=lambda e: e.state is TrainState.PAUSED):
         t.start()
     assert t.isRunning()
     with qtbot.waitSignal(t.finished, timeout=TIMEOUT_MS):
         t.cancel()
     (fin,) = rec.of(FinishedEvent)
-    assert fin.status == "stopped" and fin.model_path is None
+    assert fin.status is FinishStatus.STOPPED and fin.model_path is None
     assert rec.of(StepEvent) == []
 
 
@@ -80,7 +89,7 @@ def test_set_device_during_run_keeps_progress(qtbot, mnist_dir, tmp_path):
         t.set_device("cpu")  # CPU -> CPU: accepted, nothing to move
     steps = rec.of(StepEvent)
     assert [s.global_step for s in steps] == list(range(steps[-1].total_steps))
-    assert rec.of(FinishedEvent)[0].status == "completed"
+    assert rec.of(FinishedEvent)[0].status is FinishStatus.COMPLETED
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -89,12 +98,12 @@ def test_switch_cpu_to_gpu_mid_run(qtbot, mnist_dir, tmp_path):
     rec = Recorder(t)
     with qtbot.waitSignal(t.steps, timeout=TIMEOUT_MS):
         t.start()
-    with qtbot.waitSignal(t.state_changed, timeout=TIMEOUT_MS, check_params_cb=lambda e: e.state == "device"):
+    with qtbot.waitSignal(t.state_changed, timeout=TIMEOUT_MS, check_params_cb=lambda e: e.state is TrainState.DEVICE):
         t.set_device("cuda:0")
     with qtbot.waitSignal(t.finished, timeout=TIMEOUT_MS):
         pass
     assert any(isinstance(e, StateEvent) and e.device.startswith("cuda") for e in rec.events)
-    assert rec.of(FinishedEvent)[0].status == "completed"
+    assert rec.of(FinishedEvent)[0].status is FinishStatus.COMPLETED
 
 
 def test_unusable_device_is_refused(tmp_path):

@@ -33,7 +33,7 @@ def warm_torch() -> None:
     """The warm-up the main window runs on the first visit of the Train tab: a first
     run's one-off imports (torch._dynamo, ~1000 modules) would otherwise land in the
     first test's timings."""
-    from app.core.training import warm_up
+    from app.core.warmup import warm_up
 
     warm_up()
 

@@ -1,0 +1,240 @@
+"""Inference: a `Predictor` classifies images with one model, as the app, the CLI and
+the evaluation use it (conv-BN fused, channels_last, flip TTA for mirror-trained models).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from app.core.images import ImageLoadError, load_image
+from app.core.modelio import ModelCard, load_model, weights_path
+from app.core.models import Classifier
+from app.core.preprocess import PreparedImage, prepare
+
+Cancel = threading.Event | Callable[[], bool] | None
+
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One classified image.
+
+    label/index are None when there was nothing to classify (`blank`, with `message`).
+    top_k: (label, probability) pairs, best first. probabilities: one per class.
+    model_input: the exact uint8 image the model received.
+    """
+
+    label: str | None
+    index: int | None
+    confidence: float
+    top_k: list[tuple[str, float]]
+    probabilities: list[float]
+    model_input: np.ndarray
+    blank: bool = False
+    message: str = ""
+
+    def to_json(self) -> dict:
+        if self.blank:
+            return {"label": None, "confidence": 0.0, "top_k": [], "message": self.message}
+        return {
+            "label": self.label,
+            "confidence": round(self.confidence, 6),
+            "top_k": [[lbl, round(p, 6)] for lbl, p in self.top_k],
+        }
+
+
+def _fuse_conv_bn(module: torch.nn.Module) -> None:
+    """Folds every BatchNorm that directly follows a conv into it, in place: `convN`/`bnN`
+    attribute pairs (ResNet blocks and stems) and adjacent Conv2d -> BatchNorm2d in
+    Sequentials (stems, projection shortcuts). The BN becomes an Identity."""
+    for child in module.children():
+        _fuse_conv_bn(child)
+    if isinstance(module, nn.Sequential):
+        for i in range(len(module) - 1):
+            conv, bn = module[i], module[i + 1]
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                module[i] = fuse_conv_bn_eval(conv, bn)
+                module[i + 1] = nn.Identity()
+        return
+    for name, conv in list(module.named_children()):
+        if not (isinstance(conv, nn.Conv2d) and name.startswith("conv")):
+            continue
+        bn_name = "bn" + name[len("conv"):]
+        bn = getattr(module, bn_name, None)
+        if isinstance(bn, nn.BatchNorm2d):
+            setattr(module, name, fuse_conv_bn_eval(conv, bn))
+            setattr(module, bn_name, nn.Identity())
+
+
+def _fused_for_inference(model: torch.nn.Module) -> torch.nn.Module:
+    """An eval-only copy of `model` with conv+BN pairs fused, channels_last.
+
+    Done by walking the modules, not with torch.fx: fx tracing patches
+    `nn.Module.__call__` process-wide while it runs, which broke a training step running
+    at the same time in another thread."""
+    fused = copy.deepcopy(model).eval()
+    with torch.no_grad():
+        _fuse_conv_bn(fused)
+    return fused.to(memory_format=torch.channels_last)
+
+
+def flip_tta(recipe: dict) -> bool:
+    """Whether a model is judged and used on each image and its mirror (logits averaged).
+
+    A model trained on randomly mirrored images has learnt both orientations, so the
+    average is a free ensemble of two views (airbench's test-time augmentation); never for
+    digits, whose mirror images are other shapes. `recipe`: a model card's recipe, i.e.
+    its TrainConfig as a dict."""
+    return bool(recipe.get("hflip", False)) and bool(recipe.get("augment", True))
+
+
+class Predictor:
+    """Classifies images with one model; thread-confined (use one per thread)."""
+
+    def __init__(self, model: Classifier, card: ModelCard, path: Path | None = None) -> None:
+        self.model = model.eval()
+        self.card = card
+        self.path = path
+        self.device = next(model.parameters()).device
+        # channels_last convs run ~20% faster on x86 CPUs (oneDNN); see bench/.
+        self.model = self.model.to(memory_format=torch.channels_last)
+        # Inference runs a copy with every BatchNorm folded into its conv: with
+        # channels_last, 9-14% less CPU per image and ~20% per batch of 64
+        # (bench/inference_latency.py); outputs
+        # match the model to ~1e-7. `model` stays the model as loaded.
+        self._forward = _fused_for_inference(self.model)
+        self.tta_flip = flip_tta(card.recipe)  # mirror-trained models see each image twice
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None, device: str = "cpu") -> Predictor:
+        """Loads a model file; None loads the shipped default model."""
+        from app.core.resources import default_model_path
+
+        p = Path(path) if path is not None else default_model_path()
+        model, card = load_model(p, device)
+        return cls(model, card, weights_path(p))
+
+    @property
+    def classes(self) -> list[str]:
+        return self.card.classes
+
+    def prepare(self, image: Image.Image | np.ndarray) -> PreparedImage:
+        return prepare(image, self.card.input)
+
+    def _to_batch(self, prepared: Sequence[PreparedImage]) -> torch.Tensor:
+        arr = np.stack([p.pixels for p in prepared])
+        t = torch.from_numpy(arr)
+        t = t.unsqueeze(1) if t.ndim == 3 else t.permute(0, 3, 1, 2)
+        return t.to(self.device).float().div_(255).contiguous(memory_format=torch.channels_last)
+
+    @torch.inference_mode()
+    def predict_prepared(self, prepared: Sequence[PreparedImage], top_k: int = 5) -> list[Prediction]:
+        """Runs the model on already prepared images (blank ones are not run)."""
+        out: list[Prediction | None] = [None] * len(prepared)
+        todo = [i for i, p in enumerate(prepared) if not p.blank]
+        for i, p in enumerate(prepared):
+            if p.blank:
+                out[i] = Prediction(None, None, 0.0, [], [], p.pixels, True, p.reason)
+        k = max(1, min(top_k, len(self.classes)))
+        for start in range(0, len(todo), 64):
+            idx = todo[start : start + 64]
+            probs = torch.softmax(self.logits(self._to_batch([prepared[i] for i in idx])), 1)
+            probs_np = probs.cpu().numpy()
+            for row, i in enumerate(idx):
+                pr = probs_np[row]
+                order = np.argsort(-pr)[:k]
+                best = int(order[0])
+                out[i] = Prediction(
+                    self.classes[best],
+                    best,
+                    float(pr[best]),
+                    [(self.classes[j], float(pr[j])) for j in order],
+                    [float(v) for v in pr],
+                    prepared[i].pixels,
+                )
+        return [p for p in out if p is not None]
+
+    @torch.inference_mode()
+    def logits(self, batch: torch.Tensor) -> torch.Tensor:
+        """Float logits of a float (N, C, H, W) batch in [0, 1] on the model's device."""
+        out = self._forward(batch).float()
+        if self.tta_flip:
+            out = (out + self._forward(batch.flip(-1)).float()) / 2
+        return out
+
+    def predict(self, image: Image.Image | np.ndarray, top_k: int = 5) -> Prediction:
+        """Preprocesses and classifies one image (PIL or array)."""
+        return self.predict_prepared([self.prepare(image)], top_k)[0]
+
+    def predict_many(self, images: Iterable[Image.Image | np.ndarray], top_k: int = 5) -> list[Prediction]:
+        return self.predict_prepared([self.prepare(im) for im in images], top_k)
+
+    def predict_paths(
+        self,
+        paths: Iterable[str | os.PathLike],
+        top_k: int = 5,
+        batch_size: int = 32,
+        cancel: Cancel = None,
+        on_image: Callable[[Path, Image.Image], object] | None = None,
+    ) -> Iterator[tuple[Path, Prediction | ImageLoadError]]:
+        """Classifies files in batches, yielding (path, result) in the order given.
+
+        A file that cannot be read or classified yields an ImageLoadError saying why, and
+        the others go on.
+
+        Args:
+            cancel: checked before each file: once set (an Event) or true (a callable),
+                the iteration ends; files not yet yielded are not classified.
+            on_image: called with each image as it is loaded (e.g. to make a thumbnail).
+        """
+        is_cancelled = cancel.is_set if isinstance(cancel, threading.Event) else cancel
+        pending: list[tuple[Path, PreparedImage]] = []
+
+        def flush() -> Iterator[tuple[Path, Prediction | ImageLoadError]]:
+            if not pending:
+                return
+            results: list[Prediction] | list[ImageLoadError]
+            try:
+                results = self.predict_prepared([p for _, p in pending], top_k)
+            except Exception as e:  # e.g. out of memory: these files fail, the rest go on
+                results = [ImageLoadError(path, f"classification failed: {_describe(e)}") for path, _ in pending]
+            yield from zip([path for path, _ in pending], results)
+            pending.clear()
+
+        for raw in paths:
+            if is_cancelled is not None and is_cancelled():
+                return
+            path = Path(raw)
+            try:
+                image = load_image(path)
+                if on_image is not None:
+                    on_image(path, image)
+                prepared = self.prepare(image)
+            except ImageLoadError as e:
+                yield from flush()
+                yield path, e
+                continue
+            except Exception as e:  # an odd image must not end a batch of thousands
+                yield from flush()
+                yield path, ImageLoadError(path, f"cannot classify: {_describe(e)}")
+                continue
+            pending.append((path, prepared))
+            if len(pending) >= batch_size:
+                yield from flush()
+        yield from flush()
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text if text else type(exc).__name__
