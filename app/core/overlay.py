@@ -18,7 +18,7 @@ from app.core.placement import Placement, warp_to_source
 _HOT = [(0.0, (0.35, 0.0, 0.05)), (0.35, (0.85, 0.1, 0.05)), (0.7, (1.0, 0.6, 0.0)), (1.0, (1.0, 1.0, 0.35))]
 _COLD = [(0.0, (0.0, 0.1, 0.4)), (0.5, (0.1, 0.35, 1.0)), (1.0, (0.45, 0.95, 1.0))]
 MAX_OPACITY = 0.75  # the hottest pixel still lets the image through
-GAMMA = 0.6  # opacity = value ** GAMMA: moderate values are visible, not only the peak
+GAMMA = 1.0  # opacity grows linearly with the value: cold regions stay clear
 
 
 def _lut(anchors: list[tuple[float, tuple[float, float, float]]]) -> np.ndarray:
@@ -49,7 +49,7 @@ def overlay(image: np.ndarray | Image.Image, values: np.ndarray, *, signed: bool
     Args:
         image: gray or RGB, uint8 or float in [0, 1], (H, W[, C]) (or a PIL image).
         values: (H, W) map; positive maps are scaled to their maximum, signed ones to
-            their largest magnitude (negative values drawn blue).
+            the 99th percentile of their magnitude (negative values drawn blue).
 
     Returns:
         uint8 RGB (H, W, 3): the image as gray, the map in colour over it.
@@ -59,7 +59,11 @@ def overlay(image: np.ndarray | Image.Image, values: np.ndarray, *, signed: bool
     if v.shape != base.shape[:2]:
         raise ValueError(f"map {v.shape} and image {base.shape[:2]} differ in size")
     gray = base.mean(2, keepdims=True).repeat(3, 2)  # colour would compete with the map
-    top = float(np.abs(v).max()) if signed else float(v.max())
+    # Pixel attributions have a few extreme pixels; scaling to the 99th percentile of
+    # the magnitude (Captum's outlier_perc) keeps the rest of the strokes visible.
+    top = float(np.percentile(np.abs(v), 99)) if signed else float(v.max())
+    if signed and top <= 0:
+        top = float(np.abs(v).max())
     v = v / top if top > 0 else np.zeros_like(v)
     pos = np.clip(v, 0.0, 1.0)
     color = HOT_LUT[np.rint(pos * 255).astype(np.int64)]
