@@ -38,6 +38,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=200, help="validation digits")
     ap.add_argument("--deletion-steps", type=int, default=16)
     args = ap.parse_args()
+    torch.set_num_threads(1)  # CPU times per image; 2 threads on a busy machine spin-wait
     C.report_load("before explain_choices")
     info = C.machine()
     if not default_model_path().exists():
@@ -72,10 +73,10 @@ def main() -> None:
             attr, _ = integrated_gradients(model, x, steps=steps, precision=precision)
             ms = (time.process_time() - t) * 1000 / len(x)
             err = ((attr.sum((1, 2)) - change).abs() / change.abs()).numpy()
-            rows.append([steps, precision, area(attr), corr(attr, ref), float(np.median(err)), float(err.max()), ms])
+            rows.append([steps, precision, area(attr), corr(attr, ref), float(np.median(err)), float(np.percentile(err, 90)), ms])
     print()
     C.print_table(
-        ["IG steps", "precision", "deletion AUC", "corr. to 64 steps", "completeness err. median", "max", "CPU ms/image (batched)"],
+        ["IG steps", "precision", "deletion AUC", "corr. to 64 steps", "completeness err. median", "p90", "CPU ms/image (batched)"],
         rows,
     )  # fmt: skip
     results["ig"] = rows
