@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shlex
 import sys
@@ -53,6 +54,39 @@ class ProgressBar:
 # --- classify ----------------------------------------------------------------------------
 
 
+def _printable(text: str, encoding: str) -> str:
+    """`text` in a form `encoding` can always take. File names whose bytes are not valid
+    UTF-8 reach Python as surrogate escapes, which a strict UTF-8 stdout refuses with a
+    traceback: they are shown as \\xNN, and anything else the terminal cannot show
+    as \\uNNNN."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "backslashreplace")
+    text = raw.decode("utf-8", "backslashreplace")
+    try:
+        return text.encode(encoding, "backslashreplace").decode(encoding)
+    except LookupError:
+        return text
+
+
+def _say(text: str) -> None:
+    """Prints one line on stdout, whatever its encoding (see `_printable`)."""
+    print(_printable(text, getattr(sys.stdout, "encoding", None) or "utf-8"), flush=True)
+
+
+def _json_line(obj: dict) -> str:
+    """One JSON line. NaN and infinity are not JSON: refused here as a last guard
+    (`cmd_classify` reports such results as errors before they get this far)."""
+    return json.dumps(obj, allow_nan=False)
+
+
+NOT_A_NUMBER = (
+    "the model's output is not a number (NaN or infinity) for this image; the model "
+    "file may be damaged"
+)
+
+
 def cmd_classify(args: argparse.Namespace) -> int:
     from app.core.images import ImageLoadError, iter_image_files
     from app.core.modelio import ModelFileError
@@ -67,20 +101,25 @@ def cmd_classify(args: argparse.Namespace) -> int:
     count = 0
     for path, result in predictor.predict_paths(iter_image_files(args.paths), top_k=args.top_k):
         count += 1
+        problem = None
         if isinstance(result, ImageLoadError):
+            problem = result.problem
+        elif not result.blank and not all(math.isfinite(p) for p in result.probabilities):
+            problem = NOT_A_NUMBER
+        if problem is not None:
             failed += 1
             if args.json:
-                print(json.dumps({"path": str(path), "error": result.problem}), flush=True)
+                print(_json_line({"path": str(path), "error": problem}), flush=True)
             else:
-                print(f"{path}: error: {result.problem}", flush=True)
+                _say(f"{path}: error: {problem}")
             continue
         if args.json:
-            print(json.dumps({"path": str(path), **result.to_json()}), flush=True)
+            print(_json_line({"path": str(path), **result.to_json()}), flush=True)
         elif result.blank:
-            print(f"{path}: {result.message}", flush=True)
+            _say(f"{path}: {result.message}")
         else:
             tops = ", ".join(f"{lbl} {p:.1%}" for lbl, p in result.top_k[1:3])
-            print(f"{path}: {result.label} ({result.confidence:.1%}; then {tops})", flush=True)
+            _say(f"{path}: {result.label} ({result.confidence:.1%}; then {tops})")
     if count == 0:
         _err("no image files found in " + ", ".join(args.paths))
         return EXIT_FAILED
@@ -252,9 +291,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         _err(str(e))
         return EXIT_FAILED
     if args.json:
-        print(json.dumps(result.to_json()))
+        try:
+            print(_json_line(result.to_json()))
+        except ValueError:
+            _err(f"{args.model}: {NOT_A_NUMBER.replace('for this image', 'on this data')}")
+            return EXIT_FAILED
     else:
-        print(result.report())
+        _say(result.report())
     return EXIT_OK
 
 
@@ -270,7 +313,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     except (ModelFileError, ExportError) as e:
         _err(str(e))
         return EXIT_FAILED
-    print(f"exported {out}")
+    _say(f"exported {out}")
     return EXIT_OK
 
 
@@ -304,9 +347,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         paths += sorted(user_models_dir().glob("*.safetensors"))
     for p in paths:
         try:
-            print(f"  {p}: {read_card(p).summary()}")
+            _say(f"  {p}: {read_card(p).summary()}")
         except ModelFileError as e:
-            print(f"  {p}: unusable: {e}")
+            _say(f"  {p}: unusable: {e}")
     return EXIT_OK
 
 

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 from safetensors.torch import load_file
 
 from app.cli import main
+from app.core.models import InputSpec
 from app.core.resources import default_model_path
 from tests.helpers.digits import MNIST_DIR, MNIST_MISSING, draw_digit
 from tests.helpers.models import write_model
@@ -136,6 +137,133 @@ def test_shipped_model_reads_real_world_digit_files(tmp_path, capsys):
     right = [name for name, digit in truth.items() if out[name].get("label") == digit]
     wrong = {name: out[name].get("label") for name in truth if name not in right}
     assert len(right) >= 0.9 * len(truth), f"misread: {wrong}"
+
+
+RGB64 = InputSpec(3, 64, (0.5,) * 3, (0.25,) * 3, "resize")
+
+
+def strict_json(text: str) -> list[dict]:
+    """Parses JSON lines as a strict parser would: NaN and Infinity are not JSON."""
+
+    def refuse(name):
+        raise ValueError(f"{name} is not valid JSON")
+
+    return [json.loads(line, parse_constant=refuse) for line in text.splitlines() if line.strip()]
+
+
+def test_classify_never_prints_nan_even_when_the_model_overflows(tmp_path, capsys):
+    from safetensors.torch import load_file, save_file
+
+    path = write_model(tmp_path / "m" / "loud.safetensors")
+    state = load_file(str(path))
+    state["net.fc.weight"].fill_(3e38)  # finite, but the logits overflow: inf - inf = NaN
+    save_file(state, str(path))
+    draw_digit(3, 100).save(tmp_path / "three.png")
+    assert main(["classify", "--json", "--model", str(path), str(tmp_path / "three.png")]) == 1
+    (line,) = strict_json(capsys.readouterr().out)
+    assert set(line) == {"path", "error"} and "not a number" in line["error"]
+    assert main(["classify", "--model", str(path), str(tmp_path / "three.png")]) == 1
+    assert "error: the model's output is not a number" in capsys.readouterr().out
+
+
+def test_classify_prints_file_names_that_are_not_utf8_on_a_strict_terminal(model_file, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    draw_digit(3, 100).save(os.fsdecode(os.fsencode(folder) + b"/caf\xe9-latin1.png"))
+    draw_digit(5, 100).save(folder / "ziffer-fünf.png")
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONIOENCODING="utf-8:strict")
+    proc = subprocess.run(
+        [sys.executable, "-m", "app", "classify", "--model", str(model_file), str(folder)],
+        cwd=REPO, env=env, capture_output=True, timeout=300,
+    )  # fmt: skip
+    assert b"Traceback" not in proc.stderr, proc.stderr.decode(errors="replace")
+    assert proc.returncode == 0
+    lines = proc.stdout.decode("utf-8").splitlines()  # valid UTF-8, strictly
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{folder}/caf\\xe9-latin1.png: ")
+    assert lines[1].startswith(f"{folder}/ziffer-fünf.png: ")
+
+
+def test_classify_reports_an_unreadable_subfolder_and_classifies_the_rest(
+    model_file, tmp_path, capsys, monkeypatch
+):
+    for rel in ("a/1.png", "locked/2.png", "z/3.png"):
+        (tmp_path / "in" / rel).parent.mkdir(parents=True, exist_ok=True)
+        draw_digit(int(rel[-5]), 80).save(tmp_path / "in" / rel)
+    locked = tmp_path / "in" / "locked"
+    real_scandir = os.scandir
+
+    def scandir(path="."):  # chmod 000 as a user sees it (tests run as root)
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    assert main(["classify", "--json", "--model", str(model_file), str(tmp_path / "in")]) == 1
+    out = strict_json(capsys.readouterr().out)
+    assert [Path(o["path"]).name for o in out] == ["1.png", "locked", "3.png"]
+    assert "permission denied" in out[1]["error"] and "label" in out[0] and "label" in out[2]
+
+
+def test_info_lists_a_model_with_a_broken_card_as_unusable_and_goes_on(tmp_path, capsys):
+    from app.core.resources import user_models_dir
+
+    path = write_model(user_models_dir() / "odd.safetensors")
+    card = json.loads(path.with_suffix(".json").read_text())
+    card["metrics"] = {"test_accuracy": "99%"}
+    path.with_suffix(".json").write_text(json.dumps(card))
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert f"{path}: unusable: " in out and "metrics.test_accuracy must be a number" in out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads VmHWM from Linux /proc")
+def test_small_files_of_any_shape_stay_under_1_gb_in_classify_and_folder_loading(tmp_path):
+    """The issue's strips (1x50000, 1x400000 px: 2.5 GB before, or a MemoryError) and a
+    49 MP transparent PNG of 200 KB (3.2 GB before), in a resize-mode model's classify
+    and in loading a training folder, both in one fresh process."""
+    write_model(tmp_path / "rgb.safetensors", classes=["a", "b"], spec=RGB64)
+    data = tmp_path / "data"
+    for cls in ("a", "b"):
+        (data / cls).mkdir(parents=True)
+        draw_digit(3 if cls == "a" else 7, 120).convert("RGB").save(data / cls / "ok.png")
+    for width in (50_000, 400_000):
+        strip = Image.new("RGB", (width, 1), "black")
+        strip.paste((255, 255, 255), (width // 2, 0, width, 1))
+        strip.save(data / "a" / f"strip-{width}.png")
+    big = Image.new("RGBA", (7000, 7000), (0, 0, 0, 0))
+    ImageDraw.Draw(big).ellipse((2000, 2000, 5000, 5000), outline=(0, 0, 0, 255), width=200)
+    big.save(data / "b" / "big.png")
+    sizes = {p.name: p.stat().st_size for p in data.rglob("*.png")}
+    assert max(sizes.values()) < 1_000_000, sizes
+    script = (
+        "import json, sys\n"
+        "from app.cli import main\n"
+        "from app.core.data import load_image_folder\n"
+        "from app.core.models import InputSpec\n"
+        f"rc = main(['classify', '--json', '--model', {str(tmp_path / 'rgb.safetensors')!r}, {str(data)!r}])\n"
+        f"ds = load_image_folder({str(data)!r}, InputSpec(3, 64, (0.5,) * 3, (0.25,) * 3, 'resize'))\n"
+        # VmHWM: this process's own peak. ru_maxrss would also count the parent's
+        # memory at fork time (Linux keeps it across exec), i.e. pytest's.
+        "status = open('/proc/self/status').read().split('VmHWM:')[1].split()[0]\n"
+        "print(json.dumps({'rc': rc, 'n': len(ds), 'skipped': ds.skipped,\n"
+        "    'peak_kb': int(status)}), file=sys.stderr)\n"
+    )
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    report = json.loads(proc.stderr.strip().splitlines()[-1])
+    by_name = {Path(o["path"]).name: o for o in strict_json(proc.stdout)}
+    assert report["rc"] == 1 and set(by_name) == set(sizes)
+    for width in (50_000, 400_000):
+        assert "extreme aspect ratio" in by_name[f"strip-{width}.png"]["error"]
+    assert by_name["big.png"]["label"] in ("a", "b") and by_name["ok.png"]["label"] in ("a", "b")
+    assert report["n"] == 3 and len(report["skipped"]) == 2
+    peak_mb = report["peak_kb"] / 1024
+    assert peak_mb < 1000, f"peak {peak_mb:.0f} MB"
 
 
 # --- evaluate ----------------------------------------------------------------------------------

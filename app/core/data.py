@@ -10,16 +10,19 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
 
-from app.core.images import IMAGE_SUFFIXES, ImageLoadError, load_image
+from app.core.images import ImageLoadError, iter_image_files, load_image, unreadable_folder
 from app.core.models import FASHION_SPEC, MNIST_SPEC, InputSpec
 from app.core.preprocess import prepare
+from app.core.reading import FileProblem, megabytes, open_regular
 
 MNIST_CLASSES = [str(i) for i in range(10)]
 FASHION_CLASSES = [
@@ -74,61 +77,116 @@ class Dataset:
 # --- IDX --------------------------------------------------------------------------------
 
 
-def _read_bytes(path: Path) -> bytes:
+# A dataset is held in memory whole; past this an IDX header is damaged or hostile (a
+# gzip bomb: a valid header, then gigabytes of zeros). MNIST's 60k training images are
+# 47 MB, EMNIST's 700k are 550 MB.
+MAX_IDX_BYTES = 2**30
+_CHUNK = 1 << 22
+
+
+def _open_idx(path: Path) -> tuple[BinaryIO, int | None]:
+    """Opens a raw or gzip IDX file as a stream; returns it and the size of its content
+    when known without decompressing (raw files)."""
     try:
-        with open(path, "rb") as f:
-            head = f.read(2)
+        f = open_regular(path, MAX_IDX_BYTES + 16, "an IDX file")
+    except FileProblem as e:
+        raise DataError(f"{path}: {e.problem}") from None
+    try:
+        if f.read(2) == b"\x1f\x8b":
             f.seek(0)
-            if head == b"\x1f\x8b":
-                try:
-                    return gzip.decompress(f.read())
-                except (OSError, EOFError) as e:
-                    raise DataError(f"{path}: corrupt or truncated gzip file ({e})") from None
-            return f.read()
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except PermissionError:
-        raise DataError(f"{path}: permission denied") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a folder, not an IDX file") from None
+            return gzip.GzipFile(fileobj=f, mode="rb"), None
+        f.seek(0)
+        return f, os.fstat(f.fileno()).st_size
+    except BaseException:
+        f.close()
+        raise
+
+
+def _read_upto(stream: BinaryIO, path: Path, n: int) -> bytes:
+    """Up to n bytes (fewer only at the end of the data); gzip damage is a DataError."""
+    parts, got = [], 0
+    try:
+        while got < n:
+            chunk = stream.read(min(_CHUNK, n - got))
+            if not chunk:
+                break
+            parts.append(chunk)
+            got += len(chunk)
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"{path}: corrupt or truncated gzip file ({e})") from None
+    return b"".join(parts)
+
+
+def _read_idx(path: Path, header_size: int, kind: str, check_header) -> tuple[tuple[int, ...], bytes]:
+    """Reads an IDX header, lets `check_header` validate it and return the payload size
+    it promises, then reads exactly that much and one byte more (to tell "extra bytes"),
+    never the rest of a file that goes on and on."""
+    stream, size = _open_idx(path)
+    with stream:
+        head = _read_upto(stream, path, header_size)
+        if len(head) < header_size:
+            raise DataError(f"{path}: too short for an IDX {kind} file ({len(head)} bytes)")
+        fields = struct.unpack(">" + "I" * (header_size // 4), head)
+        expected, what = check_header(fields)
+        if expected > MAX_IDX_BYTES:
+            raise DataError(
+                f"{path}: header says {what} = {megabytes(expected)}, more than the "
+                f"{megabytes(MAX_IDX_BYTES)} limit: a damaged file, or not a dataset this "
+                "app can hold in memory"
+            )
+        if size is not None and size - header_size != expected:  # raw: decide from the size
+            found = size - header_size
+            what_is = "truncated" if found < expected else "has extra bytes"
+            raise DataError(
+                f"{path}: file {what_is}: header says {what} = {expected} bytes, found {found}"
+            )
+        body = _read_upto(stream, path, expected)
+        if len(body) < expected:
+            raise DataError(
+                f"{path}: file truncated: header says {what} = {expected} bytes, found {len(body)}"
+            )
+        if _read_upto(stream, path, 1):
+            raise DataError(
+                f"{path}: file has extra bytes: header says {what} = {expected} bytes, "
+                "and the data goes on after them"
+            )
+    return fields, body
 
 
 def read_idx_images(path: str | os.PathLike) -> np.ndarray:
     """Reads an IDX3 image file (raw or gzip) into a uint8 array (N, H, W)."""
     p = Path(path)
-    raw = _read_bytes(p)
-    if len(raw) < 16:
-        raise DataError(f"{p}: too short for an IDX image file ({len(raw)} bytes)")
-    magic, n, rows, cols = struct.unpack(">IIII", raw[:16])
-    if magic != IDX_IMAGES_MAGIC:
-        hint = " (this is a label file)" if magic == IDX_LABELS_MAGIC else ""
-        raise DataError(f"{p}: not an IDX image file: magic {magic}, expected {IDX_IMAGES_MAGIC}{hint}")
-    if not (1 <= rows <= 4096 and 1 <= cols <= 4096):
-        raise DataError(f"{p}: implausible image size {rows}x{cols}")
-    expected = n * rows * cols
-    if len(raw) - 16 != expected:
-        what = "truncated" if len(raw) - 16 < expected else "has extra bytes"
-        raise DataError(
-            f"{p}: file {what}: header says {n} images of {rows}x{cols} = {expected} bytes, "
-            f"found {len(raw) - 16}"
-        )
-    return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(n, rows, cols).copy()
+
+    def check(fields: tuple[int, ...]) -> tuple[int, str]:
+        magic, n, rows, cols = fields
+        if magic != IDX_IMAGES_MAGIC:
+            hint = " (this is a label file)" if magic == IDX_LABELS_MAGIC else ""
+            raise DataError(
+                f"{p}: not an IDX image file: magic {magic}, expected {IDX_IMAGES_MAGIC}{hint}"
+            )
+        if not (1 <= rows <= 4096 and 1 <= cols <= 4096):
+            raise DataError(f"{p}: implausible image size {rows}x{cols}")
+        return n * rows * cols, f"{n} images of {rows}x{cols}"
+
+    (_, n, rows, cols), body = _read_idx(p, 16, "image", check)
+    return np.frombuffer(body, dtype=np.uint8).reshape(n, rows, cols).copy()
 
 
 def read_idx_labels(path: str | os.PathLike) -> np.ndarray:
     """Reads an IDX1 label file (raw or gzip) into a uint8 array (N,)."""
     p = Path(path)
-    raw = _read_bytes(p)
-    if len(raw) < 8:
-        raise DataError(f"{p}: too short for an IDX label file ({len(raw)} bytes)")
-    magic, n = struct.unpack(">II", raw[:8])
-    if magic != IDX_LABELS_MAGIC:
-        hint = " (this is an image file)" if magic == IDX_IMAGES_MAGIC else ""
-        raise DataError(f"{p}: not an IDX label file: magic {magic}, expected {IDX_LABELS_MAGIC}{hint}")
-    if len(raw) - 8 != n:
-        what = "truncated" if len(raw) - 8 < n else "has extra bytes"
-        raise DataError(f"{p}: file {what}: header says {n} labels, found {len(raw) - 8}")
-    return np.frombuffer(raw, dtype=np.uint8, offset=8).copy()
+
+    def check(fields: tuple[int, ...]) -> tuple[int, str]:
+        magic, n = fields
+        if magic != IDX_LABELS_MAGIC:
+            hint = " (this is an image file)" if magic == IDX_IMAGES_MAGIC else ""
+            raise DataError(
+                f"{p}: not an IDX label file: magic {magic}, expected {IDX_LABELS_MAGIC}{hint}"
+            )
+        return n, f"{n} labels"
+
+    _, body = _read_idx(p, 8, "label", check)
+    return np.frombuffer(body, dtype=np.uint8).copy()
 
 
 def _find_idx(data_dir: Path, split: str, kind: str) -> Path:
@@ -225,6 +283,24 @@ def _download(name: str, root: Path) -> None:
 # --- image folders ------------------------------------------------------------------------
 
 
+def _class_folders(root: Path) -> list[str]:
+    """The visible subfolders of `root`, sorted."""
+    try:
+        with os.scandir(root) as it:
+            entries = list(it)
+    except OSError as e:
+        reason = "permission denied" if isinstance(e, PermissionError) else e.strerror or str(e)
+        raise DataError(f"{root}: cannot read the folder ({reason})") from None
+    return sorted(e.name for e in entries if not e.name.startswith(".") and _is_dir(e))
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
 def load_image_folder(
     folder: str | os.PathLike,
     spec: InputSpec,
@@ -233,16 +309,17 @@ def load_image_folder(
 ) -> Dataset:
     """One subfolder per class; every image goes through `prepare()` with `spec`.
 
-    Junk files are skipped and listed in `Dataset.skipped`.
+    Junk files, and sub-folders that cannot be read, are skipped and listed in
+    `Dataset.skipped`.
 
     Raises:
-        DataError: missing folder, fewer than two classes, or a class with no images.
+        DataError: missing or unreadable folder, fewer than two classes, or a class with
+            no images.
     """
     root = Path(folder)
     if not root.is_dir():
         raise DataError(f"{root}: folder not found")
-    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    found = [p.name for p in subdirs]
+    found = _class_folders(root)
     if classes is None:
         classes = found
         if len(classes) < 2:
@@ -256,9 +333,12 @@ def load_image_folder(
             raise DataError(f"{root}: class folders missing: {', '.join(missing)}")
     files: list[tuple[Path, int]] = []
     for idx, c in enumerate(classes):
-        entries = sorted(
-            p for p in (root / c).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-        )
+        reason = unreadable_folder(root / c)
+        if reason:
+            raise DataError(f"{root / c}: cannot read class folder {c!r} ({reason})")
+        # The same walk as `classify`: sorted, symlink loops ended, and a sub-folder that
+        # cannot be read comes back as itself, so it is listed among the skipped files.
+        entries = list(iter_image_files([root / c]))
         if not entries:
             raise DataError(f"{root / c}: class folder {c!r} has no images")
         files += [(p, idx) for p in entries]
@@ -304,6 +384,46 @@ def folder_spec(size: int = 64, channels: int = 3) -> InputSpec:
     return InputSpec(channels, size, (0.5,) * channels, (0.25,) * channels, "resize")
 
 
+SPLITS = ("train", "test", "val")
+
+
+def _holds_class_folders(folder: Path) -> bool:
+    """Whether `folder` has a subfolder with an image in it (directly or deeper)."""
+    try:
+        subdirs = _class_folders(folder)
+    except DataError:
+        return False
+    return any(next(iter_image_files([folder / d]), None) is not None for d in subdirs)
+
+
+def split_folder(folder: str | os.PathLike, split: str) -> Path:
+    """The folder that holds `split` of a folder dataset.
+
+    A split layout is DIR/train/<class>/..., beside test/ (or val/): every subfolder of
+    DIR is a split name, and train/ holds class folders with images. Anything else is
+    one subfolder per class, so a dataset may well have classes named "train" or
+    "test" (vehicles: bus, car, train).
+
+    Raises:
+        DataError: a split layout without a folder for the test split.
+    """
+    root = Path(folder)
+    try:
+        names = set(_class_folders(root))
+    except DataError:
+        return root  # load_image_folder says what is wrong with it
+    if not names or not names <= set(SPLITS) or "train" not in names:
+        return root
+    if not _holds_class_folders(root / "train"):
+        return root
+    if split == "train":
+        return root / "train"
+    for name in ("test", "val"):
+        if name in names:
+            return root / name
+    raise DataError(f"{root}: has train/ but no test/ or val/ folder for the test split")
+
+
 def load_dataset(
     dataset: str,
     data_dir: str | os.PathLike | None = None,
@@ -315,11 +435,7 @@ def load_dataset(
     """`mnist`, `fashion-mnist` or a folder path (with `spec` for its images)."""
     if dataset in BUILTIN:
         return load_builtin(dataset, data_dir, split, download)
-    folder = Path(dataset)
-    if split == "test" and (folder / "test").is_dir():
-        folder = folder / "test"
-    elif (folder / "train").is_dir() and split == "train":
-        folder = folder / "train"
+    folder = split_folder(dataset, split)
     return load_image_folder(folder, spec or folder_spec(), classes)
 
 

@@ -7,14 +7,20 @@ import os
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from app.core.reading import FileProblem, open_regular
 
 # Anything larger is refused before it is decoded (a 30000x30000 PNG is a few KB on disk
 # but 900 MP, several GB of memory, once decoded).
 MAX_PIXELS = 50_000_000
 MAX_FILE_BYTES = 256 * 1024 * 1024
+# Longest side over shortest. Past this an image is a line, not a picture: a model would
+# see a sliver of it (resize mode keeps the centre square) or a smear (digit mode).
+MAX_ASPECT = 100
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm", ".pnm"}
 )
@@ -44,44 +50,58 @@ def _sniff(head: bytes) -> str | None:
     return None
 
 
+def unreadable_folder(path: str | os.PathLike) -> str | None:
+    """Why a folder cannot be listed ("permission denied"), or None when it can."""
+    try:
+        with os.scandir(path):
+            return None
+    except PermissionError:
+        return "permission denied"
+    except OSError as e:
+        return e.strerror or str(e)
+
+
 def load_image(path: str | os.PathLike) -> Image.Image:
     """Opens, validates and fully decodes an image file.
 
     Applies the EXIF orientation, takes the first frame of animations and refuses
-    decompression bombs before decoding.
+    decompression bombs and extreme aspect ratios before decoding.
 
     Raises:
         ImageLoadError: with a message naming the file and the problem.
     """
     p = Path(path)
     try:
-        st = p.stat()
-    except FileNotFoundError:
-        raise ImageLoadError(p, "file not found") from None
-    except PermissionError:
-        raise ImageLoadError(p, "permission denied") from None
-    except OSError as e:
-        raise ImageLoadError(p, f"cannot access file ({e.strerror or e})") from None
-    if p.is_dir():
-        raise ImageLoadError(p, "is a folder, not an image")
-    if st.st_size == 0:
-        raise ImageLoadError(p, "empty file (0 bytes)")
-    if st.st_size > MAX_FILE_BYTES:
-        raise ImageLoadError(p, f"file too large ({st.st_size / 1e6:.0f} MB)")
-    try:
-        with open(p, "rb") as f:
+        f = open_regular(p, MAX_FILE_BYTES, "an image file")
+    except FileProblem as e:
+        if os.path.isdir(p):
+            # Named directly, or a folder walk could not list it and passed it on.
+            reason = unreadable_folder(p)
+            if reason:
+                raise ImageLoadError(
+                    p, f"cannot read this folder ({reason}); the images in it were skipped"
+                ) from None
+            raise ImageLoadError(p, "is a folder, not an image") from None
+        raise ImageLoadError(p, e.problem) from None
+    with f:
+        try:
+            if os.fstat(f.fileno()).st_size == 0:
+                raise ImageLoadError(p, "empty file (0 bytes)")
             head = f.read(1024)
-    except PermissionError:
-        raise ImageLoadError(p, "permission denied") from None
-    except OSError as e:
-        raise ImageLoadError(p, f"cannot read file ({e.strerror or e})") from None
+            f.seek(0)
+        except OSError as e:
+            raise ImageLoadError(p, f"cannot read file ({e.strerror or e})") from None
+        return _decode(p, f, head)
+
+
+def _decode(p: Path, f: BinaryIO, head: bytes) -> Image.Image:
     try:
         with warnings.catch_warnings():
             # Pillow warns about damaged metadata (corrupt EXIF) in images it then
             # decodes fine; the user can do nothing about it, so it is not shown.
             warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(p)
+            img = Image.open(f)
             w, h = img.size
             if w * h > MAX_PIXELS:
                 raise ImageLoadError(
@@ -90,10 +110,17 @@ def load_image(path: str | os.PathLike) -> Image.Image:
                 )
             if w == 0 or h == 0:
                 raise ImageLoadError(p, f"image has no pixels ({w}x{h})")
+            if max(w, h) > MAX_ASPECT * min(w, h):
+                raise ImageLoadError(
+                    p, f"extreme aspect ratio: {w}x{h} pixels ({max(w, h) / min(w, h):,.0f}:1; "
+                    f"the limit is {MAX_ASPECT}:1)"
+                )
             if getattr(img, "n_frames", 1) > 1:
                 img.seek(0)  # animations: classify the first frame
             img.load()
-            img = ImageOps.exif_transpose(img) or img
+            # In place: without it Pillow returns a copy even when nothing is turned,
+            # a second full-size image in memory for every file.
+            ImageOps.exif_transpose(img, in_place=True)
             return img
     except ImageLoadError:
         raise
@@ -110,23 +137,33 @@ def load_image(path: str | os.PathLike) -> Image.Image:
         raise ImageLoadError(p, f"corrupt or unsupported image ({msg or type(e).__name__})") from None
 
 
-def to_array(img: Image.Image) -> np.ndarray:
+HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+
+
+def full_scale(top: float, mode: str) -> float:
+    """The value that means "white" in a 16-bit, 32-bit or float image whose brightest
+    pixel is `top`: integer images are scaled by the bit depth they use (8, 10, 12, 14
+    or 16 bits), so a 12-bit scan stored in 16 bits is not mistaken for a blank page;
+    float images by their maximum when it is above 1."""
+    if mode == "F":
+        return top if top > 1.0 else 1.0
+    return max(next((float(2**b - 1) for b in (8, 10, 12, 14, 16) if top <= 2**b - 1), top), 1.0)
+
+
+def to_array(img: Image.Image, scale: float | None = None) -> np.ndarray:
     """Converts any PIL mode to float32 in [0, 1]: (H, W) gray, (H, W, 3) RGB or
-    (H, W, 4) RGBA. 16-bit and float images are scaled by their value range."""
+    (H, W, 4) RGBA. 16-bit and float images are divided by `scale`, by default
+    `full_scale()` of their own brightest pixel (pass it to convert parts of one image
+    alike)."""
     mode = img.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+    if mode in HIGH_DEPTH_MODES:
         a = np.asarray(img, dtype=np.float64)
         if a.ndim == 3:
             a = a[..., 0]
-        if mode != "F":
-            # Integer images: scale by the bit depth the values use (8, 10, 12, 14 or 16
-            # bits), so a 12-bit scan stored in 16 bits is not mistaken for a blank page.
-            top = float(a.max()) if a.size else 0.0
-            full = next((float(2**b - 1) for b in (8, 10, 12, 14, 16) if top <= 2**b - 1), top)
-            a = a / max(full, 1.0)
-        else:
-            top = float(np.nanmax(a)) if a.size else 1.0
-            a = np.nan_to_num(a / (top if top > 1.0 else 1.0))
+        if scale is None:
+            top = (float(np.nanmax(a)) if mode == "F" else float(a.max())) if a.size else 0.0
+            scale = full_scale(top, mode)
+        a = np.nan_to_num(a / scale) if mode == "F" else a / scale
         return np.clip(a, 0.0, 1.0).astype(np.float32)
     if mode in ("P", "PA"):
         img = img.convert("RGBA")
@@ -144,7 +181,10 @@ def iter_image_files(paths: Iterable[str | os.PathLike], follow_symlinks: bool =
     """Expands files and folders (recursively, sorted) into image file paths.
 
     Folders yield only files with image suffixes; explicitly named files are yielded as
-    they are (so a wrong file gets a clear error later). Symlink loops are skipped.
+    they are (so a wrong file gets a clear error later). Symlink loops are skipped. A
+    folder that cannot be listed (no permission) is yielded itself, so that reading it
+    with `load_image` reports it ("cannot read this folder (permission denied)") in
+    its place among the results instead of its images going missing without a word.
     """
     seen_dirs: set[tuple[int, int]] = set()
 
@@ -158,8 +198,10 @@ def iter_image_files(paths: Iterable[str | os.PathLike], follow_symlinks: bool =
             return  # symlink loop or the same folder twice
         seen_dirs.add(key)
         try:
-            entries = sorted(os.scandir(d), key=lambda e: e.name)
+            with os.scandir(d) as it:
+                entries = sorted(it, key=lambda e: e.name)
         except OSError:
+            yield d
             return
         for e in entries:
             try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
 import struct
 from dataclasses import asdict, dataclass, field
@@ -16,10 +17,16 @@ from pathlib import Path
 import torch
 
 from app import __version__
+from app.core import fields
 from app.core.fileio import atomic_write_files
 from app.core.models import ARCHITECTURES, Classifier, InputSpec, build_model, count_parameters
+from app.core.reading import FileProblem, open_regular, read_capped
 
 CARD_FORMAT = 1
+MAX_CARD_BYTES = 16_000_000  # a 100,000-class card is ~5 MB
+MAX_CLASSES = 100_000
+MAX_CLASS_NAME = 200  # characters
+MAX_WEIGHTS_BYTES = 2**31  # ResNet-50 is ~100 MB
 
 
 class ModelFileError(Exception):
@@ -52,39 +59,82 @@ class ModelCard:
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "card") -> ModelCard:
+        """Builds a card from parsed JSON, checking every field's type and range (the
+        one validation of a card; unknown fields are ignored).
+
+        Raises:
+            ModelFileError: naming `source` and the field that is wrong.
+        """
+        if not isinstance(d, dict):
+            raise ModelFileError(f"{source}: model card is not a JSON object")
         try:
+            fmt = fields.integer(d, "format", 1, 1_000_000, CARD_FORMAT)
+            if fmt > CARD_FORMAT:
+                raise fields.FieldError(
+                    f"format {fmt} is newer than this version of ResNet Studio reads "
+                    f"({CARD_FORMAT}); update the app"
+                )
+            arch = str(fields.text(d, "arch", max_len=100))
+            if arch not in ARCHITECTURES:
+                raise ModelFileError(
+                    f"{source}: unknown architecture {arch!r} (known: {', '.join(ARCHITECTURES)})"
+                )
             card = cls(
-                name=str(d.get("name", "")),
-                arch=str(d["arch"]),
-                classes=[str(c) for c in d["classes"]],
+                name=str(fields.text(d, "name", "", max_len=1000)),
+                arch=arch,
+                classes=fields.names(d, "classes", 2, MAX_CLASSES, MAX_CLASS_NAME),
                 input=InputSpec.from_dict(d["input"]),
-                dataset=str(d.get("dataset", "")),
-                train_samples=int(d.get("train_samples", 0)),
-                command=str(d.get("command", "")),
-                metrics=dict(d.get("metrics", {})),
-                recipe=dict(d.get("recipe", {})),
-                created=str(d.get("created", "")),
-                app_version=str(d.get("app_version", "")),
-                torch_version=str(d.get("torch_version", "")),
-                parameters=int(d.get("parameters", 0)),
-                format=int(d.get("format", CARD_FORMAT)),
+                dataset=str(fields.text(d, "dataset", "")),
+                train_samples=fields.integer(d, "train_samples", 0, 10**12, 0),
+                command=str(fields.text(d, "command", "")),
+                metrics=_checked_metrics(fields.mapping(d, "metrics", {})),
+                recipe=_checked_recipe(fields.mapping(d, "recipe", {})),
+                created=str(fields.text(d, "created", "", max_len=100)),
+                app_version=str(fields.text(d, "app_version", "", max_len=100)),
+                torch_version=str(fields.text(d, "torch_version", "", max_len=100)),
+                parameters=fields.integer(d, "parameters", 0, 10**12, 0),
+                format=fmt,
             )
         except KeyError as e:
             raise ModelFileError(f"{source}: model card lacks the field {e.args[0]!r}") from None
-        except (TypeError, ValueError) as e:
+        except ValueError as e:  # FieldError, and InputSpec's own checks
             raise ModelFileError(f"{source}: invalid model card ({e})") from None
-        if card.arch not in ARCHITECTURES:
-            raise ModelFileError(
-                f"{source}: unknown architecture {card.arch!r} (known: {', '.join(ARCHITECTURES)})"
-            )
-        if len(card.classes) < 2:
-            raise ModelFileError(f"{source}: a model needs at least 2 classes")
         return card
 
     def summary(self) -> str:
         acc = self.metrics.get("test_accuracy")
-        acc_s = f", {acc * 100:.2f}% on {self.metrics.get('test_split', 'test')}" if acc else ""
+        split = self.metrics.get("test_split") or "test"
+        acc_s = f", {acc * 100:.2f}% on {split}" if fields.is_number(acc) else ""
         return f"{self.name} ({self.arch}, {len(self.classes)} classes{acc_s})"
+
+
+def _checked_metrics(metrics: dict) -> dict:
+    """The metrics the app reads or shows must have their type (accuracy in 0..1, loss
+    >= 0, or null); other entries are kept as they are."""
+    w = "metrics."
+    for key in ("test_accuracy", "val_accuracy"):
+        fields.number(metrics, key, 0.0, 1.0, None, w, allow_none=True)
+    for key in ("test_loss", "final_train_loss"):
+        fields.number(metrics, key, 0.0, math.inf, None, w, allow_none=True)
+    if metrics.get("epochs_trained") is not None:
+        fields.integer(metrics, "epochs_trained", 0, 10**9, where=w)
+    for key in ("test_split", "val_split"):
+        fields.text(metrics, key, None, w, max_len=10_000, allow_none=True)
+    per_class = metrics.get("test_per_class")
+    if per_class is not None and not (
+        isinstance(per_class, list) and all(fields.is_number(a) and 0 <= a <= 1 for a in per_class)
+    ):
+        raise fields.FieldError(f"{w}test_per_class must be a list of numbers in 0..1")
+    return dict(metrics)
+
+
+def _checked_recipe(recipe: dict) -> dict:
+    """The recipe settings that change how the model is used (`flip_tta`) must be
+    true/false; the rest is a record of the training run."""
+    for key in ("hflip", "augment"):
+        if key in recipe:
+            fields.boolean(recipe, key, where="recipe.")
+    return dict(recipe)
 
 
 def card_path(weights: str | os.PathLike) -> Path:
@@ -141,19 +191,18 @@ def _check_safetensors_header(path: Path) -> None:
     The header is parsed first; a pickle is named only when that fails, since a valid
     header length can start with the byte a pickle starts with (0x80 = 128 mod 256)."""
     try:
-        with open(path, "rb") as f:
+        f = open_regular(path, MAX_WEIGHTS_BYTES, "a model file")
+    except FileProblem as e:
+        problem = "model file not found" if e.problem == "file not found" else e.problem
+        raise ModelFileError(f"{path}: {problem}") from None
+    try:
+        with f:
             head = f.read(8)
-            size = path.stat().st_size
+            size = os.fstat(f.fileno()).st_size
             if len(head) < 8:
                 raise ModelFileError(f"{path}: not a safetensors file (only {size} bytes)")
             (n,) = struct.unpack("<Q", head)
             header = f.read(n) if n <= min(size - 8, 100_000_000) else None
-    except FileNotFoundError:
-        raise ModelFileError(f"{path}: model file not found") from None
-    except PermissionError:
-        raise ModelFileError(f"{path}: permission denied") from None
-    except IsADirectoryError:
-        raise ModelFileError(f"{path}: is a folder, not a model file") from None
     except OSError as e:
         raise ModelFileError(f"{path}: cannot read model file ({e.strerror or e})") from None
     if header is None:
@@ -175,24 +224,26 @@ def _check_safetensors_header(path: Path) -> None:
 
 
 def read_card(path: str | os.PathLike) -> ModelCard:
-    """The card of a model (NAME.safetensors, NAME.json or NAME).
+    """Reads and validates the card of a model (NAME.safetensors, NAME.json or NAME).
 
     Raises:
-        ModelFileError: missing, unreadable or invalid card.
+        ModelFileError: missing, not a regular file, too large, not JSON, or a field
+            with the wrong type or value.
     """
     cpath = card_path(weights_path(path))
     try:
-        d = json.loads(cpath.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelFileError(
-            f"{cpath}: model card missing; a model needs NAME.safetensors and NAME.json side by side"
-        ) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raw = read_capped(cpath, MAX_CARD_BYTES, "a model card")
+    except FileProblem as e:
+        if e.problem == "file not found":
+            raise ModelFileError(
+                f"{cpath}: model card missing; a model needs NAME.safetensors and NAME.json "
+                "side by side"
+            ) from None
+        raise ModelFileError(f"{cpath}: cannot read model card: {e.problem}") from None
+    try:
+        d = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise ModelFileError(f"{cpath}: model card is not valid JSON ({e})") from None
-    except OSError as e:
-        raise ModelFileError(f"{cpath}: cannot read model card ({e.strerror or e})") from None
-    if not isinstance(d, dict):
-        raise ModelFileError(f"{cpath}: model card is not a JSON object")
     return ModelCard.from_dict(d, str(cpath))
 
 
@@ -213,6 +264,13 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
         state = load_file(str(wpath), device="cpu")
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise ModelFileError(f"{wpath}: cannot read weights ({e})") from None
+    broken = [k for k, t in state.items() if t.is_floating_point() and not bool(t.isfinite().all())]
+    if broken:
+        # Such weights give NaN probabilities for every image.
+        raise ModelFileError(
+            f"{wpath}: damaged weights: {broken[0]} holds NaN or infinite values"
+            + (f" (and {len(broken) - 1} more tensors)" if len(broken) > 1 else "")
+        )
     model = build_model(card.arch, len(card.classes), card.input)
     own = model.state_dict()
     missing = [k for k in own if k not in state]

@@ -14,7 +14,10 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from app.core import fields
+
 PREPROCESS_MODES = ("digit", "fit", "resize")
+STD_RANGE = (1e-3, 1e3)  # normalization std: real ones are ~0.2..0.5
 
 
 @dataclass(frozen=True)
@@ -39,8 +42,16 @@ class InputSpec:
             raise ValueError(f"input size must be 8..512 px, not {self.size}")
         if len(self.mean) != self.channels or len(self.std) != self.channels:
             raise ValueError("mean and std need one value per channel")
-        if any(s <= 0 for s in self.std):
-            raise ValueError("std values must be positive")
+        # Pixels are in [0, 1], so is their mean. A std that is not positive, or tiny,
+        # turns (x - mean) / std into inf or NaN: NaN confidences, never a prediction.
+        if not all(math.isfinite(m) and 0.0 <= m <= 1.0 for m in self.mean):
+            raise ValueError(f"mean values must be numbers in 0..1, not {list(self.mean)}")
+        if not all(math.isfinite(s) and s > 0 for s in self.std):
+            raise ValueError(f"std values must be positive numbers, not {list(self.std)}")
+        if not all(STD_RANGE[0] <= s <= STD_RANGE[1] for s in self.std):
+            raise ValueError(
+                f"std values must be {STD_RANGE[0]:g}..{STD_RANGE[1]:g}, not {list(self.std)}"
+            )
         if self.mode not in PREPROCESS_MODES:
             raise ValueError(f"mode must be one of {PREPROCESS_MODES}, not {self.mode!r}")
 
@@ -49,12 +60,21 @@ class InputSpec:
 
     @classmethod
     def from_dict(cls, data: dict) -> InputSpec:
+        """Reads a model card's "input" object, checking every field's type and range.
+
+        Raises:
+            KeyError: a required field is missing.
+            ValueError: a field has the wrong type or value; the message names it.
+        """
+        if not isinstance(data, dict):
+            raise fields.FieldError(f"input must be an object, not {fields.shown(data)}")
+        w = "input."
         return cls(
-            channels=int(data["channels"]),
-            size=int(data["size"]),
-            mean=tuple(float(v) for v in data["mean"]),
-            std=tuple(float(v) for v in data["std"]),
-            mode=str(data.get("mode", "resize")),
+            channels=fields.integer(data, "channels", 1, 3, where=w),
+            size=fields.integer(data, "size", 8, 512, where=w),
+            mean=fields.numbers(data, "mean", 0.0, 1.0, where=w),
+            std=fields.numbers(data, "std", *STD_RANGE, where=w),
+            mode=str(fields.text(data, "mode", "resize", where=w, max_len=20)),
         )
 
 

@@ -4,7 +4,10 @@ folder is refused with a DataError that names it."""
 from __future__ import annotations
 
 import gzip
+import os
 import struct
+import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -149,6 +152,88 @@ def test_broken_label_files_name_the_file_and_the_problem(tmp_path, content, mes
     assert str(path) in str(info.value)
 
 
+def gzip_bomb(header: bytes, zeros: int) -> bytes:
+    """A gzip file: a valid IDX header, then `zeros` zero bytes (~1000:1 compressed)."""
+    comp = zlib.compressobj(9, zlib.DEFLATED, 31)
+    parts = [comp.compress(header)]
+    chunk = bytes(1 << 20)
+    for _ in range(zeros >> 20):
+        parts.append(comp.compress(chunk))
+    return b"".join(parts) + comp.flush()
+
+
+def peak_mb(fn) -> float:
+    """The peak of memory allocated while fn() runs (bytes objects and arrays), in MB."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak / 1e6
+
+
+@pytest.mark.parametrize("kind", ["images", "labels"])
+def test_a_gzip_bomb_is_read_only_as_far_as_its_header_promises(tmp_path, kind):
+    header = struct.pack(">IIII", 2051, 3, 28, 28) if kind == "images" else struct.pack(">II", 2049, 3)
+    path = tmp_path / f"train-{kind}.gz"
+    path.write_bytes(gzip_bomb(header, 64 << 20))  # 64 MB of zeros in a ~64 KB file
+    assert path.stat().st_size < 100_000
+    reader = read_idx_images if kind == "images" else read_idx_labels
+    errors: list[str] = []
+
+    def read() -> None:
+        with pytest.raises(DataError, match="extra bytes") as info:
+            reader(path)
+        errors.append(str(info.value))
+
+    peak = peak_mb(read)
+    assert str(path) in errors[0]
+    assert peak < 10, f"{peak:.0f} MB to refuse a 64 KB file"  # read whole: 64+ MB
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_an_idx_header_with_absurd_counts_is_refused_before_reading_on(tmp_path, gz):
+    raw = struct.pack(">IIII", 2051, 2**32 - 1, 28, 28) + bytes(10_000)
+    path = tmp_path / "train-images-idx3-ubyte"
+    path.write_bytes(gzip.compress(raw) if gz else raw)
+    with pytest.raises(DataError, match="4294967295 images of 28x28 = 3,367,254 MB, more than") as info:
+        read_idx_images(path)
+    assert "limit" in str(info.value) and str(path) in str(info.value)
+    labels = tmp_path / "train-labels-idx1-ubyte"
+    labels.write_bytes(struct.pack(">II", 2049, 2**32 - 1) + bytes(100))
+    with pytest.raises(DataError, match="4294967295 labels = 4,295 MB, more than"):
+        read_idx_labels(labels)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_an_idx_file_that_is_a_pipe_or_a_device_is_refused_without_reading(tmp_path):
+    import threading
+
+    # /dev/null, not /dev/zero: a regression must fail this test, not fill the memory.
+    link = tmp_path / "train-images-idx3-ubyte"
+    link.symlink_to("/dev/null")
+    with pytest.raises(DataError, match="a device, not an IDX file"):
+        read_idx_images(link)
+    fifo = tmp_path / "t10k-labels-idx1-ubyte"
+    os.mkfifo(fifo)  # nobody writes to it: a blocking open would wait forever
+    errors: list[str] = []
+
+    def read() -> None:
+        try:
+            read_idx_labels(fifo)
+        except DataError as e:
+            errors.append(str(e))
+
+    worker = threading.Thread(target=read, daemon=True)
+    worker.start()
+    worker.join(20)
+    assert not worker.is_alive(), "reading a named pipe blocked"
+    assert errors == [f"{fifo}: not a regular file (a named pipe)"]
+
+
 def test_label_count_mismatch_names_the_label_file(tmp_path):
     d = write_mnist_dir(tmp_path / "m")
     (d / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_labels([1, 2, 3])))
@@ -247,6 +332,65 @@ def test_folder_dataset_with_train_and_test_subfolders(tmp_path):
     make_class_folder(tmp_path / "ds" / "test", {"0": 1, "1": 1})
     assert len(load_dataset(str(tmp_path / "ds"), split="train", spec=MNIST_SPEC)) == 4
     assert len(load_dataset(str(tmp_path / "ds"), split="test", spec=MNIST_SPEC)) == 2
+
+
+def test_a_class_named_train_or_test_is_a_class_not_a_split(tmp_path):
+    # Vehicles: bus, car, train. Before, "train/" was taken for a split and refused.
+    root = make_class_folder(tmp_path / "vehicles", {"bus": 2, "car": 2, "train": 3})
+    data = load_dataset(str(root), split="train", spec=RGB32)
+    assert data.classes == ["bus", "car", "train"] and len(data) == 7
+    two = make_class_folder(tmp_path / "two", {"test": 2, "train": 2})  # images directly inside
+    assert load_dataset(str(two), split="train", spec=RGB32).classes == ["test", "train"]
+
+
+def test_a_split_layout_needs_class_folders_inside_its_splits(tmp_path):
+    make_class_folder(tmp_path / "ds" / "train", {"cat": 2, "dog": 2})
+    make_class_folder(tmp_path / "ds" / "val", {"cat": 1, "dog": 1})
+    assert load_dataset(str(tmp_path / "ds"), split="train", spec=RGB32).classes == ["cat", "dog"]
+    assert len(load_dataset(str(tmp_path / "ds"), split="test", spec=RGB32)) == 2  # val/
+    make_class_folder(tmp_path / "only" / "train", {"cat": 2, "dog": 2})
+    with pytest.raises(DataError, match="no test/ or val/ folder"):
+        load_dataset(str(tmp_path / "only"), split="test", spec=RGB32)
+
+
+def test_a_thin_strip_in_a_class_folder_is_skipped_with_the_reason(tmp_path):
+    root = make_class_folder(tmp_path / "ds", {"a": 2, "b": 2})
+    strip = np.zeros((1, 50_000, 3), np.uint8)
+    strip[:, 25_000:] = 255
+    Image.fromarray(strip).save(root / "b" / "strip.png")
+    data = load_image_folder(root, RGB32)
+    assert len(data) == 4
+    assert len(data.skipped) == 1 and "strip.png: extreme aspect ratio" in data.skipped[0]
+
+
+def deny_listing(monkeypatch, *folders: Path) -> None:
+    """Makes folders unlistable, as chmod 000 does for a user (tests run as root)."""
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if Path(path) in folders:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+
+
+def test_unreadable_folders_in_a_dataset_are_reported(tmp_path, monkeypatch):
+    root = make_class_folder(tmp_path / "ds", {"a": 2, "b": 2})
+    make_class_folder(root / "b" / "more", {"c": 1})
+    deny_listing(monkeypatch, root / "b" / "more")
+    data = load_image_folder(root, RGB32)
+    assert len(data) == 4
+    assert data.skipped == [
+        f"{root / 'b' / 'more'}: cannot read this folder (permission denied); "
+        "the images in it were skipped"
+    ]
+    deny_listing(monkeypatch, root / "b")
+    with pytest.raises(DataError, match="cannot read class folder 'b' \\(permission denied\\)"):
+        load_image_folder(root, RGB32)
+    deny_listing(monkeypatch, root)
+    with pytest.raises(DataError, match="cannot read the folder \\(permission denied\\)"):
+        load_image_folder(root, RGB32)
 
 
 def test_progress_is_reported_for_every_file(tmp_path):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.core import images
+from app.core import images, reading
 from app.core.images import MAX_PIXELS, ImageLoadError, iter_image_files, load_image, to_array
 from tests.helpers.digits import draw_digit
 
@@ -209,10 +209,14 @@ def test_unreadable_file_reports_permission_denied(tmp_path, monkeypatch):
     path.write_bytes(encoded("PNG"))
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         # root reads any file whatever its mode: simulate what a user would get.
-        def deny(*args, **kwargs):
-            raise PermissionError(13, "Permission denied", str(path))
+        real_open = os.open
 
-        monkeypatch.setattr(images, "open", deny, raising=False)
+        def deny(name, *args, **kwargs):
+            if Path(name) == path:
+                raise PermissionError(13, "Permission denied", str(path))
+            return real_open(name, *args, **kwargs)
+
+        monkeypatch.setattr(reading.os, "open", deny)
     else:
         path.chmod(0)
     assert "permission denied" in load_error(path)
@@ -221,7 +225,50 @@ def test_unreadable_file_reports_permission_denied(tmp_path, monkeypatch):
 def test_symlink_loop_named_directly_is_an_error_not_a_hang(tmp_path):
     loop = tmp_path / "loop.png"
     loop.symlink_to(loop)
-    assert "cannot access" in load_error(loop)
+    problem = load_error(loop)
+    assert "cannot access" in problem and "symlink loop" in problem
+
+
+def load_error_within(path: Path, seconds: float = 20) -> str:
+    """load_error in a thread, so a read that blocks fails the test instead of hanging."""
+    import threading
+
+    out: list[str] = []
+    worker = threading.Thread(target=lambda: out.append(load_error(path)), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"reading {path} blocked"
+    assert out, "load_error raised something other than ImageLoadError"
+    return out[0]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_named_pipes_and_devices_give_the_real_reason_and_never_block(tmp_path):
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)  # nobody writes to it: opening it for reading would wait forever
+    assert load_error_within(fifo) == "not a regular file (a named pipe)"
+    assert load_error_within(Path("/dev/zero")) == "a device, not an image file"
+    (tmp_path / "zero.png").symlink_to("/dev/zero")
+    assert load_error_within(tmp_path / "zero.png") == "a device, not an image file"
+    (tmp_path / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    assert "broken symbolic link" in load_error_within(tmp_path / "gone.png")
+
+
+@pytest.mark.parametrize("width", [50_000, 400_000])
+def test_a_strip_with_an_extreme_aspect_ratio_is_refused_before_decoding(tmp_path, width):
+    path = tmp_path / f"strip-{width}.png"
+    a = np.zeros((1, width, 3), np.uint8)
+    a[:, width // 2 :] = 255
+    Image.fromarray(a).save(path)
+    assert path.stat().st_size < 2000  # a few hundred bytes on disk
+    problem = load_error(path)
+    assert "extreme aspect ratio" in problem and f"{width}x1" in problem and "100:1" in problem
+
+
+def test_an_image_at_the_aspect_ratio_limit_still_loads(tmp_path):
+    path = tmp_path / "banner.png"
+    Image.new("L", (images.MAX_ASPECT * 3, 3), 200).save(path)
+    assert load_image(path).size == (images.MAX_ASPECT * 3, 3)
 
 
 # --- folders ---------------------------------------------------------------------------------
@@ -259,6 +306,32 @@ def test_symlink_loops_in_folders_end_and_list_each_image_once(tmp_path):
         "one.png",
         "two.png",
     ]
+
+
+def deny_listing(monkeypatch, folder: Path) -> None:
+    """Makes `folder` unlistable, as chmod 000 does for a user (tests run as root,
+    who can list anything)."""
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if Path(path) == folder:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+
+
+def test_an_unreadable_subfolder_is_reported_in_its_place(tmp_path, monkeypatch):
+    for rel in ("a/1.png", "locked/2.png", "z/3.png"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        draw_digit(1, 40).save(tmp_path / rel)
+    deny_listing(monkeypatch, tmp_path / "locked")
+    found = list(iter_image_files([tmp_path]))
+    assert found == [tmp_path / "a/1.png", tmp_path / "locked", tmp_path / "z/3.png"]
+    problem = load_error(tmp_path / "locked")
+    assert "cannot read this folder (permission denied)" in problem
+    # A folder named directly that can be read is still just "a folder".
+    assert load_error(tmp_path / "a") == "is a folder, not an image"
 
 
 def test_the_same_folder_given_twice_is_listed_once(tmp_path):

@@ -177,6 +177,136 @@ def test_card_with_the_wrong_class_count(model_file):
     assert "do not match the card" in msg and "3 classes" in msg and "shape mismatch" in msg
 
 
+def edited_card(model_file, edit) -> str:
+    """Applies edit(card dict) to the model's card, writes it back, returns load's error."""
+    card = json.loads(card_path(model_file).read_text())
+    edit(card)
+    card_path(model_file).write_text(json.dumps(card))  # NaN and Infinity as Python writes them
+    return load_error(model_file)
+
+
+def set_field(path: str, value):
+    def edit(card: dict) -> None:
+        *parents, last = path.split(".")
+        d = card
+        for k in parents:
+            d = d[k]
+        d[last] = value
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("train_samples", float("inf"), "train_samples must be a whole number, not inf"),
+        ("train_samples", -5, "train_samples must be 0.."),
+        ("train_samples", "many", "train_samples must be a whole number, not 'many'"),
+        ("parameters", 1.5, "parameters must be a whole number"),
+        ("metrics.test_accuracy", "99%", "metrics.test_accuracy must be a number in 0..1, not '99%'"),
+        ("metrics.test_accuracy", 99, "metrics.test_accuracy must be a number in 0..1, not 99"),
+        ("metrics.val_accuracy", float("nan"), "metrics.val_accuracy must be a number in 0..1, not nan"),
+        ("metrics.test_loss", "low", "metrics.test_loss must be a number"),
+        ("metrics.test_split", 3, "metrics.test_split must be a string"),
+        ("metrics.test_per_class", [0.5, "x"], "metrics.test_per_class must be a list of numbers"),
+        ("metrics", [0.99], "metrics must be an object, not [0.99]"),
+        ("recipe", "fast", "recipe must be an object"),
+        ("recipe.hflip", "false", "recipe.hflip must be true or false, not 'false'"),
+        ("input.std", [float("nan")], "input.std values must be numbers in 0.001..1000, not [nan]"),
+        ("input.std", [0], "input.std values must be numbers in 0.001..1000, not [0]"),
+        ("input.std", [-0.3], "input.std values must be numbers"),
+        ("input.std", [1e-30], "input.std values must be numbers"),
+        ("input.std", 0.3, "input.std must be a list of numbers, not 0.3"),
+        ("input.mean", [float("inf")], "input.mean values must be numbers in 0..1, not [inf]"),
+        ("input.mean", [0.1, 0.2], "one value per channel"),
+        ("input.channels", True, "input.channels must be a whole number, not True"),
+        ("input.channels", 1.0, "input.channels must be a whole number, not 1.0"),
+        ("input.channels", 3000, "input.channels must be 1..3, not 3,000"),
+        ("input.size", 10**9, "input.size must be 8..512, not 1,000,000,000"),
+        ("input.size", "28", "input.size must be a whole number, not '28'"),
+        ("input.mode", ["digit"], "input.mode must be a string"),
+        ("input.mode", "zoom", "mode must be one of"),
+        ("input", [1, 28], "input must be an object"),
+        ("classes", "abcdefghij", "classes must be a list of names, not 'abcdefghij'"),
+        ("classes", list(range(10)), "classes must be non-empty strings, not 0"),
+        ("classes", ["0", "1", "2", "3", "4", "5", "6", "7", "8", "8"], "'8' appears twice"),
+        ("classes", ["0", "1", "2", "3", "4", "5", "6", "7", "8", " "], "non-empty strings, not ' '"),
+        ("classes", [str(i) for i in range(200_000)], "at most 100,000, found 200,000"),
+        ("arch", 5, "arch must be a string, not 5"),
+        ("name", {"a": 1}, "name must be a string"),
+        ("format", 2, "format 2 is newer than this version of ResNet Studio reads"),
+    ],
+)
+def test_every_card_field_is_checked_for_type_and_range(model_file, field, value, message):
+    msg = edited_card(model_file, set_field(field, value))
+    assert "invalid model card" in msg and message in msg and "digits.json" in msg
+
+
+def test_a_card_with_1e999_and_nan_written_by_hand_is_refused(model_file):
+    text = card_path(model_file).read_text()
+    card_path(model_file).write_text(text.replace('"train_samples": 0', '"train_samples": 1e999'))
+    assert "train_samples must be a whole number, not inf" in load_error(model_file)
+    card_path(model_file).write_text(text.replace('"std": [\n      0.3081', '"std": [\n      NaN'))
+    assert "input.std values must be numbers" in load_error(model_file)
+
+
+def test_unknown_card_fields_and_metrics_are_kept_out_of_the_way(model_file):
+    card = json.loads(card_path(model_file).read_text())
+    card["future_field"] = {"x": [1, 2]}
+    card["metrics"] = {"test_accuracy": None, "my_note": "anything", "f1": [0.1, "x"]}
+    card_path(model_file).write_text(json.dumps(card))
+    loaded = load_model(model_file)[1]
+    assert loaded.metrics["my_note"] == "anything" and loaded.summary().startswith("digits (")
+
+
+def read_card_within(path, seconds: float = 20) -> str:
+    """read_card's error, in a thread, so a read that blocks fails instead of hanging."""
+    import threading
+
+    out: list[str] = []
+
+    def read() -> None:
+        try:
+            read_card(path)
+        except ModelFileError as e:
+            out.append(str(e))
+
+    worker = threading.Thread(target=read, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"reading {path} blocked"
+    assert out, "no ModelFileError"
+    return out[0]
+
+
+def test_a_card_that_is_a_device_a_pipe_or_huge_is_refused_without_reading_it(model_file):
+    cpath = card_path(model_file)
+    cpath.unlink()
+    # /dev/null, not /dev/zero: a regression must fail this test, not fill the memory.
+    cpath.symlink_to("/dev/null")
+    assert "cannot read model card: a device, not a model card" in read_card_within(model_file)
+    cpath.unlink()
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(cpath)  # nobody writes to it
+        assert "not a regular file (a named pipe)" in read_card_within(model_file)
+        cpath.unlink()
+    with open(cpath, "wb") as f:  # sparse: 1 GB on paper, nothing on disk
+        f.truncate(2**30)
+    msg = read_card_within(model_file)
+    assert "file too large (1,074 MB; the limit is 16 MB)" in msg and "digits.json" in msg
+
+
+def test_weights_holding_nan_are_refused(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    path = write_model(tmp_path / "m.safetensors")
+    state = load_file(str(path))
+    state["net.fc.weight"][0, 0] = float("nan")
+    save_file(state, str(path))
+    msg = load_error(path)
+    assert "damaged weights: net.fc.weight holds NaN or infinite values" in msg
+
+
 @pytest.mark.parametrize("keep", [0.5, 0.99])
 def test_truncated_weights_file(model_file, keep, no_unpickling):
     data = model_file.read_bytes()

@@ -287,6 +287,78 @@ def test_resize_mode_keeps_colour_and_crops_the_centre():
     assert prepare(Image.new("RGB", (80, 80), (9, 9, 9)), spec).blank
 
 
+RGB64 = InputSpec(3, 64, (0.5,) * 3, (0.25,) * 3, "resize")
+
+
+def numpy_peak_mb(fn) -> tuple[object, float]:
+    """fn() and the peak of memory allocated meanwhile (numpy arrays included), in MB."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        result = fn()
+        return result, tracemalloc.get_traced_memory()[1] / 1e6
+    finally:
+        tracemalloc.stop()
+
+
+def test_resize_mode_sees_only_the_centre_square_whatever_the_shape():
+    rng = np.random.default_rng(0)
+    for h, w in [(40, 4000), (4000, 40), (300, 200), (57, 57)]:
+        a = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        side = min(h, w)
+        y0, x0 = (h - side) // 2, (w - side) // 2
+        alone = a[y0 : y0 + side, x0 : x0 + side]
+        for image, square in ((a, alone), (Image.fromarray(a), Image.fromarray(alone))):
+            assert np.array_equal(prepare(image, RGB64).pixels, prepare(square, RGB64).pixels)
+
+
+def test_resize_mode_never_blows_a_thin_strip_up():
+    # Shorter side to 64 px first would make this a 64 x 3,200,000 image (600 MB).
+    strip = np.zeros((1, 50_000, 3), np.uint8)
+    strip[:, 25_000:] = 255
+    prepared, peak = numpy_peak_mb(lambda: prepare(strip, RGB64))
+    assert peak < 20, f"{peak:.0f} MB for a 150 KB strip"
+    assert prepared.blank and "flat colour" in prepared.reason  # its centre square is 1 px
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "RGB", "L", "P", "I;16", "F"])
+def test_resize_mode_converts_large_images_a_band_at_a_time_with_the_same_result(
+    mode, monkeypatch
+):
+    from app.core import preprocess
+
+    rng = np.random.default_rng(1)
+    base = Image.new("RGBA", (1283, 1037), (250, 240, 230, 255))
+    draw = ImageDraw.Draw(base)
+    for _ in range(40):
+        x, y = rng.integers(0, 1283), rng.integers(0, 1037)
+        colour = tuple(int(c) for c in rng.integers(0, 256, 4))
+        draw.ellipse((x, y, x + rng.integers(20, 400), y + rng.integers(20, 400)), fill=colour)
+    image = (
+        Image.fromarray(np.asarray(base.convert("L")).astype(np.uint16) * 16)  # 12-bit scan
+        if mode == "I;16"
+        else Image.fromarray(np.asarray(base.convert("L")).astype(np.float32) * 3.0, "F")
+        if mode == "F"
+        else base.convert(mode)
+    )
+    for spec in (RGB64, InputSpec(1, 32, (0.5,), (0.25,), "resize")):
+        whole = prepare(image, spec).pixels
+        monkeypatch.setattr(preprocess, "BAND_PIXELS", 20_000)  # ~20 bands
+        banded = prepare(image, spec).pixels
+        monkeypatch.undo()
+        assert np.abs(whole.astype(int) - banded.astype(int)).max() <= 1, (mode, spec)
+        assert whole.std() > 10  # a picture, not a flat field
+
+
+def test_resize_mode_never_holds_a_large_photo_as_float_whole():
+    photo = Image.new("RGBA", (4000, 3000), (255, 255, 255, 0))
+    ImageDraw.Draw(photo).ellipse((1000, 500, 3000, 2500), fill=(200, 30, 30, 255))
+    prepared, peak = numpy_peak_mb(lambda: prepare(photo, RGB64))
+    assert peak < 100, f"{peak:.0f} MB (float32 RGBA of the whole photo: 192 MB)"
+    assert tuple(prepared.pixels[32, 32]) == (200, 30, 30)
+
+
 # --- the "same preprocessing" guarantee ----------------------------------------------------
 
 

@@ -17,13 +17,15 @@ from PIL import Image, ImageDraw
 from app.core.resources import resource_path
 
 REPO = Path(__file__).resolve().parents[2]
-# RESNET_STUDIO_TEST_MNIST: for checkouts that do not sit beside shared/ (git worktrees)
-MNIST_DIR = Path(os.environ.get("RESNET_STUDIO_TEST_MNIST", REPO.parent / "shared" / "data" / "mnist"))
-FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-MNIST_MISSING = (
-    f"MNIST files not found at {MNIST_DIR} (../shared/data/mnist beside the repo, or set "
-    "RESNET_STUDIO_TEST_MNIST)"
+# RESNET_STUDIO_DATA (DIR/mnist, as the app reads it) lets a checkout elsewhere, e.g. a
+# git worktree, find the shared files.
+MNIST_DIR = (
+    Path(os.environ["RESNET_STUDIO_DATA"]) / "mnist"
+    if os.environ.get("RESNET_STUDIO_DATA")
+    else REPO.parent / "shared" / "data" / "mnist"
 )
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+MNIST_MISSING = f"MNIST files not found at {MNIST_DIR} (../shared/data/mnist beside the repo)"
 FASHION_MISSING = (
     f"Fashion-MNIST not installed at {FASHION_DIR} (apt package dataset-fashion-mnist)"
 )
