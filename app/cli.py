@@ -1,4 +1,4 @@
-"""Command line: `python -m app [classify|train|evaluate|export|info]`; no arguments
+"""Command line: `python -m app [classify|explain|train|evaluate|export|info]`; no arguments
 starts the GUI. Heavy modules (torch) are imported inside the commands so `--help` and
 the GUI start fast."""
 
@@ -120,6 +120,49 @@ def cmd_classify(args: argparse.Namespace) -> int:
         else:
             tops = ", ".join(f"{lbl} {p:.1%}" for lbl, p in result.top_k[1:3])
             _say(f"{path}: {result.label} ({result.confidence:.1%}; then {tops})")
+    if count == 0:
+        _err("no image files found in " + ", ".join(args.paths))
+        return EXIT_FAILED
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+# --- explain -----------------------------------------------------------------------------
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from app.core.explain_files import explain_files
+    from app.core.images import ImageLoadError, iter_image_files
+    from app.core.modelio import ModelFileError
+    from app.core.predictor import Predictor
+
+    try:
+        predictor = Predictor.load(args.model)
+    except ModelFileError as e:
+        _err(str(e))
+        return EXIT_FAILED
+    target = None
+    if args.class_label is not None:
+        if args.class_label not in predictor.classes:
+            _err(f"class {args.class_label!r} is not one of the model's: {', '.join(predictor.classes)}")
+            return EXIT_USAGE
+        target = predictor.classes.index(args.class_label)
+    try:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        failed = count = 0
+        for r in explain_files(predictor, iter_image_files(args.paths), args.out, target, args.method):
+            count += 1
+            if isinstance(r, ImageLoadError):
+                failed += 1
+                print(f"{r.path}: error: {r.problem}", flush=True)
+            elif r.skipped:
+                print(f"{r.path}: {r.skipped}", flush=True)
+            else:
+                e = r.explanation
+                label = predictor.classes[e.predicted]
+                print(f"{r.path}: {label} ({e.probabilities[e.predicted]:.1%}) -> {r.out}", flush=True)
+    except OSError as e:
+        _err(f"cannot write to the output folder {args.out}: {e.strerror or e}")
+        return EXIT_FAILED
     if count == 0:
         _err("no image files found in " + ", ".join(args.paths))
         return EXIT_FAILED
@@ -343,6 +386,17 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--top-k", type=int, default=3)
     c.add_argument("--json", action="store_true", help="one JSON object per line")
     c.set_defaults(func=cmd_classify)
+
+    xp = sub.add_parser("explain", help="heat maps of what drove each answer, as PNG files")
+    xp.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
+    xp.add_argument("--out", required=True, help="folder for the PNG files (one per image)")
+    xp.add_argument("--model", default=str(default_model_path()), help="model .safetensors (default: shipped digit model)")
+    xp.add_argument("--class", dest="class_label", default=None, help="explain this class (default: the predicted one)")
+    xp.add_argument(
+        "--method", default="gradcam", choices=("gradcam", "ig"),
+        help="gradcam: regions (Grad-CAM); ig: pixels, integrated gradients, red for and blue against",
+    )  # fmt: skip
+    xp.set_defaults(func=cmd_explain)
 
     def data_args(q: argparse.ArgumentParser) -> None:
         q.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist, or a folder with one subfolder per class")

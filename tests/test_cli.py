@@ -291,6 +291,53 @@ def test_evaluate_a_model_with_other_classes_is_refused(tmp_path, capsys):
     assert "differ from the model" in capsys.readouterr().err
 
 
+# --- explain -----------------------------------------------------------------------------------
+
+
+def test_explain_writes_one_picture_per_image_and_reports_bad_files(model_file, tmp_path, capsys):
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    draw_digit(3, 200).save(tmp_path / "in" / "three.png")
+    draw_digit(5, (600, 300)).save(tmp_path / "in" / "sub" / "three.png")  # same name, other folder
+    (tmp_path / "in" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 30)
+    Image.new("L", (100, 100), 255).save(tmp_path / "in" / "blank.png")
+    rc = main(["explain", "--model", str(model_file), "--out", str(tmp_path / "out"), str(tmp_path / "in")])
+    out = capsys.readouterr().out
+    assert rc == 1  # one file could not be read
+    lines = {Path(line.split(": ")[0]).name: line for line in out.splitlines()}
+    assert "error:" in lines["corrupt.png"] and "nothing to classify" in lines["blank.png"]
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == ["three-gradcam-2.png", "three-gradcam.png"]  # nothing overwritten
+    for name in written:
+        assert f"-> {tmp_path / 'out' / name}" in out
+        with Image.open(tmp_path / "out" / name) as im:
+            assert im.format == "PNG" and im.width > 2 * 280  # model input + original image
+
+
+def test_explain_rejects_an_unknown_class_and_an_unusable_output_folder(model_file, tmp_path, capsys):
+    draw_digit(3, 200).save(tmp_path / "three.png")
+    rc = main(["explain", "--model", str(model_file), "--out", str(tmp_path / "o"), "--class", "cat", str(tmp_path / "three.png")])
+    assert rc == 2 and "'cat' is not one of the model's: 0, 1, 2" in capsys.readouterr().err
+    (tmp_path / "file").write_text("x")
+    rc = main(["explain", "--model", str(model_file), "--out", str(tmp_path / "file"), str(tmp_path / "three.png")])
+    assert rc == 1 and "cannot write to the output folder" in capsys.readouterr().err
+
+
+@needs_shipped
+def test_explain_why_not_another_class_with_integrated_gradients(tmp_path, capsys):
+    draw_digit(4, 300).save(tmp_path / "four.png")
+    rc = main(["explain", "--method", "ig", "--class", "9", "--out", str(tmp_path / "o"), str(tmp_path / "four.png")])
+    assert rc == 0
+    assert capsys.readouterr().out.strip() == f"{tmp_path / 'four.png'}: 4 ({_confidence(tmp_path / 'four.png')}) -> {tmp_path / 'o' / 'four-ig.png'}"
+    assert (tmp_path / "o" / "four-ig.png").stat().st_size > 1000
+
+
+def _confidence(path: Path) -> str:
+    from app.core.predictor import Predictor
+
+    p = Predictor.load().predict(Image.open(path))
+    return f"{p.confidence:.1%}"
+
+
 # --- train and export --------------------------------------------------------------------------
 
 

@@ -49,6 +49,7 @@ class Dataset:
     name: str
     source: str = ""
     skipped: list[str] = field(default_factory=list)  # junk files left out, with reasons
+    paths: list[str] = field(default_factory=list)  # image folders: the file of each image
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
@@ -57,14 +58,20 @@ class Dataset:
             raise DataError(
                 f"{self.name}: {len(self.images)} images but {len(self.labels)} labels"
             )
+        if self.paths and len(self.paths) != len(self.labels):
+            raise DataError(f"{self.name}: {len(self.paths)} file paths for {len(self.labels)} images")
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def subset(self, index: torch.Tensor) -> Dataset:
+        idx = torch.as_tensor(index)
+        idx = idx.nonzero()[:, 0] if idx.dtype == torch.bool else idx.reshape(-1)
+        paths = [self.paths[int(i)] for i in idx] if self.paths else []
         return Dataset(
-            self.images[index], self.labels[index], self.classes, self.spec, self.name, self.source
-        )
+            self.images[index], self.labels[index], self.classes, self.spec, self.name, self.source,
+            paths=paths,
+        )  # fmt: skip
 
 
 # --- IDX --------------------------------------------------------------------------------
@@ -337,6 +344,7 @@ def load_image_folder(
         files += [(p, idx) for p in entries]
     pixels: list[np.ndarray] = []
     labels: list[int] = []
+    kept: list[str] = []
     skipped: list[str] = []
     for i, (p, label) in enumerate(files):
         try:
@@ -349,6 +357,7 @@ def load_image_folder(
             else:
                 pixels.append(prepared.pixels)
                 labels.append(label)
+                kept.append(str(p))
         if progress is not None:
             progress(i + 1, len(files))
     counts = np.bincount(np.array(labels, dtype=np.int64), minlength=len(classes))
@@ -365,6 +374,7 @@ def load_image_folder(
         root.name,
         str(root),
         skipped,
+        kept,
     )
 
 

@@ -68,12 +68,14 @@ class FoundDigit:
     region: (x0, y0, x1, y1) of the digit in source-image pixels; None when not found.
     count: how many digit-sized pieces of writing the image holds (the biggest is chosen).
     frame: the long side of the working copy, in the pixels of `ink`.
+    source_size: (width, height) of the image given.
     """
 
     ink: np.ndarray | None
     region: tuple[int, int, int, int] | None
     count: int
     frame: int = 0
+    source_size: tuple[int, int] = (0, 0)
 
 
 NOT_FOUND = FoundDigit(None, None, 0)
@@ -354,7 +356,7 @@ def find_digit(image: Image.Image | np.ndarray) -> FoundDigit:
         min(src_w, math.ceil(x1 * scale)),
         min(src_h, math.ceil(y1 * scale)),
     )
-    return FoundDigit(crop, region, count, max(h, w))
+    return FoundDigit(crop, region, count, max(h, w), (src_w, src_h))
 
 
 def _source_size(image: Image.Image | np.ndarray) -> tuple[int, int]:

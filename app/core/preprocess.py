@@ -24,6 +24,7 @@ from PIL import Image
 from app.core.document import find_digit
 from app.core.images import HIGH_DEPTH_MODES, full_scale, load_image, to_array
 from app.core.models import MNIST_SPEC, InputSpec
+from app.core.placement import Placement
 
 # --- digit normalization constants (measured on the 5k MNIST training digits) -----------
 DIGIT_BOX = 20  # MNIST: the longest side of the ink's bounding box is 20 px
@@ -47,6 +48,8 @@ class PreparedImage:
         of handwriting models only; None otherwise).
     note: something the user should know about a result, e.g. that the image held several
         digits and the largest was classified.
+    placement: where the pixels came from in the source image (maps heat maps back
+        onto it); None for blank images.
     """
 
     pixels: np.ndarray
@@ -54,6 +57,7 @@ class PreparedImage:
     reason: str = ""
     region: tuple[int, int, int, int] | None = None
     note: str = ""
+    placement: Placement | None = None
 
 
 def _luminance(rgb: np.ndarray) -> np.ndarray:
@@ -160,7 +164,8 @@ def _bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
-def _paste_centered_on_mass(x: np.ndarray, size: int) -> np.ndarray:
+def _paste_centered_on_mass(x: np.ndarray, size: int) -> tuple[np.ndarray, int, int]:
+    """Returns the pasted image and the (top, left) where `x` went."""
     h, w = x.shape
     total = float(x.sum())
     if total > 0:
@@ -176,7 +181,7 @@ def _paste_centered_on_mass(x: np.ndarray, size: int) -> np.ndarray:
     left = min(max(left, 0), size - w)
     out = np.zeros((size, size), dtype=np.float32)
     out[top : top + h, left : left + w] = x
-    return out
+    return out, top, left
 
 
 def _to_uint8(x: np.ndarray) -> np.ndarray:
@@ -198,12 +203,13 @@ def _prepare_digit(gray: np.ndarray, spec: InputSpec) -> PreparedImage:
     # otherwise average into a grey haze when the image is shrunk.
     floor = min(0.6, max(0.15, 3.0 * sigma / contrast))
     x = np.clip((x - floor) / (1.0 - floor), 0.0, 1.0)
-    return _normalize_ink(x, spec, max(gray.shape))
+    return _normalize_ink(x, spec, max(gray.shape), Placement.identity(gray.shape[1], gray.shape[0]))
 
 
-def _normalize_ink(x: np.ndarray, spec: InputSpec, frame: int) -> PreparedImage:
+def _normalize_ink(x: np.ndarray, spec: InputSpec, frame: int, placed: Placement) -> PreparedImage:
     """Ink bright on dark, in [0, 1] -> the MNIST picture: bounding box, 20 px box,
-    centre of mass. `frame`: the long side of the image the ink came from (px of x)."""
+    centre of mass. `frame`: the long side of the image the ink came from (px of x);
+    `placed`: the map from the source image to x's pixels."""
     box = _bbox(x > 0.35)
     if box is None:
         return _blank(spec, "nothing to classify: the image is blank")
@@ -212,6 +218,7 @@ def _normalize_ink(x: np.ndarray, spec: InputSpec, frame: int) -> PreparedImage:
     if extent < MIN_INK_EXTENT:
         return _blank(spec, "nothing to classify: only a speck of ink")
     crop = x[y0:y1, x0:x1]
+    placed = placed.shifted(-x0, -y0)
     # A lone dot (a tap on the canvas, a speck of dirt) has no strokes: it is about twice
     # as long as it is wide, where a digit is several stroke widths long. Scaled up to the
     # 20 px box it would look like a bold 0. Big filled shapes are left to the model.
@@ -222,6 +229,7 @@ def _normalize_ink(x: np.ndarray, spec: InputSpec, frame: int) -> PreparedImage:
         f = WORK_SIZE / max(h, w)
         crop = _resize(crop, max(1, round(w * f)), max(1, round(h * f)))
         crop /= max(float(crop.max()), 1e-6)
+        placed = placed.scaled(crop.shape[1] / w, crop.shape[0] / h)
         h, w = crop.shape
     box_px = DIGIT_BOX * spec.size / 28.0
     scale = box_px / max(h, w)
@@ -231,6 +239,7 @@ def _normalize_ink(x: np.ndarray, spec: InputSpec, frame: int) -> PreparedImage:
     if width * scale < 0.6 * STROKE_TARGET:
         r = int(round((wanted - width) / 2))
         crop = _max_filter(np.pad(crop, r), r)
+        placed = placed.shifted(r, r)
         h, w = crop.shape
         scale = box_px / max(h, w)
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
@@ -239,7 +248,9 @@ def _normalize_ink(x: np.ndarray, spec: InputSpec, frame: int) -> PreparedImage:
     if top <= 0:
         return _blank(spec, "nothing to classify: the image is blank")
     small /= top  # MNIST strokes reach full intensity
-    return PreparedImage(_to_uint8(_paste_centered_on_mass(small, spec.size)))
+    pasted, top_px, left_px = _paste_centered_on_mass(small, spec.size)
+    placed = placed.scaled(new_w / w, new_h / h).shifted(left_px, top_px)
+    return PreparedImage(_to_uint8(pasted), placement=placed)
 
 
 
@@ -249,7 +260,11 @@ def _prepare_photo(image: Image.Image | np.ndarray, spec: InputSpec) -> Prepared
     found = find_digit(image)
     if found.ink is None:
         return _blank(spec, NO_HANDWRITING)
-    prepared = _normalize_ink(found.ink, spec, found.frame)
+    # The crop is the found region at the working copy's scale.
+    (x0, y0, x1, y1), (ch, cw) = found.region, found.ink.shape
+    placed = Placement.identity(*found.source_size).shifted(-x0, -y0)
+    placed = placed.scaled(cw / max(x1 - x0, 1), ch / max(y1 - y0, 1))
+    prepared = _normalize_ink(found.ink, spec, found.frame, placed)
     note = f"found {found.count} digits; classified the largest" if found.count > 1 else ""
     return replace(prepared, region=None if prepared.blank else found.region, note=note)
 
@@ -271,7 +286,9 @@ def _prepare_fit(gray: np.ndarray, spec: InputSpec) -> PreparedImage:
     sh, sw = small.shape
     top, left = (spec.size - sh) // 2, (spec.size - sw) // 2
     out[top : top + sh, left : left + sw] = small
-    return PreparedImage(_to_uint8(out))
+    placed = Placement.identity(gray.shape[1], gray.shape[0]).shifted(-x0, -y0)
+    placed = placed.scaled(sw / w, sh / h).shifted(left, top)
+    return PreparedImage(_to_uint8(out), placement=placed)
 
 
 def _model_channels(a: np.ndarray, channels: int) -> np.ndarray:
@@ -346,7 +363,12 @@ def _prepare_resize(image: Image.Image | np.ndarray, spec: InputSpec) -> Prepare
     resized = small.resize(
         (spec.size, spec.size), Image.Resampling.BILINEAR, box=(0, 0, extent, extent), reducing_gap=2.0
     )
-    return PreparedImage(np.ascontiguousarray(np.asarray(resized)))
+    # The centre square (side x side at x0, y0) becomes the input, whatever the averaging.
+    w, h = image.size if isinstance(image, Image.Image) else np.asarray(image).shape[1::-1]
+    side = min(w, h)
+    placed = Placement.identity(w, h).shifted(-((w - side) // 2), -((h - side) // 2))
+    placed = placed.scaled(spec.size / side, spec.size / side)
+    return PreparedImage(np.ascontiguousarray(np.asarray(resized)), placement=placed)
 
 
 def prepare(
