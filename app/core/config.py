@@ -42,6 +42,10 @@ class TrainConfig:
     # torch state under another run.
     threads: int = 0
     limit: int = 0  # use only the first N training samples (quick runs); 0 = all
+    # Fine-tunes (`--init MODEL`, app.core.finetune); ignored by runs from scratch.
+    train_last_stages: int = 0  # only the last N residual stages (+ the head) learn; 0 = all
+    replay_size: int = 4000  # images of the base's training data mixed into the examples
+    personal_share: float = 0.25  # share of each epoch that is the user's examples (repeated)
 
     def validate(self) -> None:
         """Raises TrainingError naming the first setting that is out of range."""
@@ -60,6 +64,9 @@ class TrainConfig:
             (self.precision in PRECISIONS, "precision must be auto, fp32 or bf16"),
             (self.limit >= 0, "limit must be >= 0"),
             (0 <= self.ema_decay < 1, "EMA decay must be in [0, 1)"),
+            (0 <= self.train_last_stages <= 10, "train_last_stages must be 0..10"),
+            (0 <= self.replay_size <= 10**7, "replay size must be >= 0"),
+            (0 < self.personal_share <= 1, "personal share must be in (0, 1]"),
         ]
         for ok, msg in checks:
             if not ok:

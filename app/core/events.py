@@ -84,6 +84,8 @@ class FinishedEvent:
     best_epoch: int | None
     model_path: str | None
     elapsed_s: float
+    # A fine-tune's before/after accuracies (`app.core.finetune.Comparison.to_dict()`).
+    comparison: dict | None = None
 
 
 Event = StepEvent | EpochEvent | StateEvent | FinishedEvent

@@ -115,6 +115,7 @@ class Trainer(RunControl):
         self.history: list[dict] = []
         self.model: Classifier | None = None
         self.test_metrics: dict = {}
+        self.comparison: dict | None = None  # before/after figures of a fine-tune (finetune.py)
         self._ema: WeightEMA | None = None
         self._tta = flip_tta(config.to_dict())  # mirror-trained: judged on both views
         self.device = resolve_device(config.device)
@@ -177,8 +178,7 @@ class Trainer(RunControl):
         if cfg.limit and cfg.limit < len(data):
             data = data.subset(torch.randperm(len(data), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.limit])
         train_idx, val_idx = split_train_val(len(data), cfg.val_fraction, cfg.seed)
-        model = build_model(cfg.arch, len(data.classes), data.spec)
-        init_weights(model, torch.Generator().manual_seed(cfg.seed))
+        model = self._initial_model(data)
         if cfg.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
@@ -189,7 +189,7 @@ class Trainer(RunControl):
         steps = max(1, n_train // bs)  # drop the ragged last batch (BN stability)
 
         decay, no_decay = [], []
-        for p in model.parameters():
+        for p in (p for p in model.parameters() if p.requires_grad):  # frozen layers: not trained
             (no_decay if p.ndim <= 1 else decay).append(p)  # no weight decay on BN and biases
         self._opt = torch.optim.SGD(
             [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
@@ -206,12 +206,24 @@ class Trainer(RunControl):
             data.spec.mode == "resize",
         )  # fmt: skip
 
+    def _initial_model(self, data: Dataset) -> Classifier:
+        """The model a run starts from: new, seeded weights (a fine-tune starts from a
+        trained model instead, see `app.core.finetune`)."""
+        model = build_model(self.config.arch, len(data.classes), data.spec)
+        init_weights(model, torch.Generator().manual_seed(self.config.seed))
+        return model
+
+    def _train_mode(self) -> None:
+        """Puts the model in training mode for an epoch (a fine-tune keeps frozen layers
+        in eval mode)."""
+        assert self.model is not None
+        self.model.train()
+
     def _train_one_epoch(self, plan: _Plan, epoch: int) -> Iterator[Event]:
         """Runs the steps of `epoch`, yielding step and state events. Returns the epoch's
         running loss/accuracy, or None when the run was cancelled part-way."""
         cfg = self.config
-        assert self.model is not None
-        self.model.train()
+        self._train_mode()
         perm = torch.randperm(plan.n_train, generator=torch.Generator().manual_seed(cfg.seed * 1000 + epoch))
         stats = _EpochStats()
         step = 0
@@ -328,23 +340,28 @@ class Trainer(RunControl):
         model_path = None
         if best.epoch is not None:
             self.model.load_state_dict(best.state)
-            if self.test_data is not None:
-                test = self.test_data
-                loss, acc, conf = evaluate(
-                    self.model, test.images, test.labels, len(plan.data.classes), tta_flip=self._tta
-                )
-                self.test_metrics = {
-                    "test_accuracy": acc,
-                    "test_loss": loss,
-                    "test_split": f"{test.name} test ({len(test)} images)",
-                    "test_per_class": per_class_accuracy(conf),
-                }
+            self._judge_final(plan)
             if self.out is not None:
                 model_path = str(self.save(self.out, plan.n_train, plan.data))
         return FinishedEvent(
             FinishStatus.COMPLETED if done else FinishStatus.STOPPED, epochs_done,
             None if best.epoch is None else best.acc, best.epoch, model_path, time.perf_counter() - self._t0,
+            self.comparison,
         )  # fmt: skip
+
+    def _judge_final(self, plan: _Plan) -> None:
+        """Judges the final (best) weights on the test data, into `test_metrics`."""
+        assert self.model is not None
+        if self.test_data is None:
+            return
+        test = self.test_data
+        loss, acc, conf = evaluate(self.model, test.images, test.labels, len(plan.data.classes), tta_flip=self._tta)
+        self.test_metrics = {
+            "test_accuracy": acc,
+            "test_loss": loss,
+            "test_split": f"{test.name} test ({len(test)} images)",
+            "test_per_class": per_class_accuracy(conf),
+        }
 
     def save(self, path: Path, n_train: int, data: Dataset) -> Path:
         """Writes the model (best epoch) with its card."""
@@ -358,7 +375,12 @@ class Trainer(RunControl):
             "epochs_trained": len(self.history),
         }
         metrics.update(self.test_metrics)
-        card = ModelCard(
+        model = self.model.to(memory_format=torch.contiguous_format)
+        return save_model(path, model, self._card(path, n_train, data, metrics))
+
+    def _card(self, path: Path, n_train: int, data: Dataset, metrics: dict) -> ModelCard:
+        """The card saved with the model."""
+        return ModelCard(
             name=path.stem,
             arch=self.config.arch,
             classes=list(data.classes),
@@ -369,8 +391,6 @@ class Trainer(RunControl):
             metrics=metrics,
             recipe=self.config.to_dict(),
         )
-        model = self.model.to(memory_format=torch.contiguous_format)
-        return save_model(path, model, card)
 
     # --- checkpoints, devices ----------------------------------------------------
 
