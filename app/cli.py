@@ -301,6 +301,43 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- calibrate ---------------------------------------------------------------------------
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from app.core.data import BUILTIN, DataError
+    from app.core.datarequest import DataRequest
+    from app.core.modelio import ModelFileError, card_path, read_card, weights_path
+    from app.core.recalibration import recalibrate_file
+
+    try:
+        card = read_card(args.model)
+        dataset = args.dataset or card.dataset.split(" (")[0]
+        if dataset not in BUILTIN and not Path(dataset).is_dir():
+            raise DataError(
+                f"cannot tell which data {args.model} was trained on (its card says {card.dataset!r}); "
+                "pass --dataset mnist, fashion-mnist or the image folder"
+            )
+        request = DataRequest(dataset, args.data_dir, args.download, card.input.size, card.input.channels)
+        data = request.load("train", card.input, card.classes)
+        test = request.load("test", card.input, card.classes) if args.eval_test else None
+        new, result = recalibrate_file(args.model, data, test)
+    except (ModelFileError, DataError) as e:
+        _err(str(e))
+        return EXIT_FAILED
+    if args.json:
+        print(_json_line({"model": str(args.model), "temperature": new.temperature, "abstain": new.abstain,
+                          "metrics": {k: v for k, v in new.metrics.items() if "ece" in k or "nll" in k}}))  # fmt: skip
+        return EXIT_OK
+    _say(result.summary())
+    if test is not None:
+        m = new.metrics
+        _say(f"test ECE {m['test_ece_uncalibrated']:.2%} -> {m['test_ece']:.2%}, "
+             f"NLL {m['test_nll_uncalibrated']:.4f} -> {m['test_nll']:.4f} (measured only)")  # fmt: skip
+    _say(f"card rewritten: {card_path(weights_path(args.model))}")
+    return EXIT_OK
+
+
 # --- export ------------------------------------------------------------------------------
 
 
@@ -437,6 +474,20 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--through-preprocess", action="store_true", help="pass every image through the app's preprocessing first")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_evaluate)
+
+    cb = sub.add_parser(
+        "calibrate", help="fit a model's temperature and 'not sure' rule on its validation split",
+        description="Fits the temperature (calibrated confidence) and the 'not sure' / 'does not look "
+        "like' rule of a saved model on the validation split of its own training data (the seeded "
+        "split its training run made; never the test set) and rewrites its card. The weights are "
+        "not changed.",
+    )  # fmt: skip
+    data_args(cb)
+    cb.set_defaults(dataset=None)
+    cb.add_argument("--model", default=str(default_model_path()))
+    cb.add_argument("--eval-test", action="store_true", help="also record ECE and NLL on the test split (measured only)")
+    cb.add_argument("--json", action="store_true")
+    cb.set_defaults(func=cmd_calibrate)
 
     x = sub.add_parser("export", help="export a model to ONNX or TorchScript")
     x.add_argument("--model", default=str(default_model_path()))

@@ -30,7 +30,7 @@ from app.core.augment import augment_batch, step_generator
 from app.core.checkpoint import read_checkpoint, write_checkpoint
 from app.core.config import TrainConfig, TrainingError
 from app.core.control import RunControl
-from app.core.data import Dataset, split_train_val
+from app.core.data import Dataset
 from app.core.devices import autocast_dtype, is_device_failure, resolve_device
 from app.core.ema import WeightEMA
 from app.core.evaluation import evaluate, per_class_accuracy
@@ -46,6 +46,7 @@ from app.core.events import (
 from app.core.modelio import ModelCard, save_model
 from app.core.models import Classifier, build_model, init_weights
 from app.core.predictor import flip_tta
+from app.core.recalibration import training_split
 
 
 @dataclass
@@ -173,10 +174,7 @@ class Trainer(RunControl):
     def _setup(self) -> _Plan:
         """Data split, model (seeded locally), optimizer, schedule and EMA."""
         cfg = self.config
-        data = self.data
-        if cfg.limit and cfg.limit < len(data):
-            data = data.subset(torch.randperm(len(data), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.limit])
-        train_idx, val_idx = split_train_val(len(data), cfg.val_fraction, cfg.seed)
+        data, train_idx, val_idx = training_split(self.data, cfg)
         model = build_model(cfg.arch, len(data.classes), data.spec)
         init_weights(model, torch.Generator().manual_seed(cfg.seed))
         if cfg.channels_last:
