@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import io
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from app.core.config import TrainConfig, TrainingError
+from app.core.ema import WeightEMA
 from app.core.fileio import atomic_write
 
 CHECKPOINT_FORMAT = 1
@@ -70,3 +73,41 @@ def read_checkpoint(path: str | os.PathLike, config: TrainConfig) -> dict:
                 f"this run has {getattr(config, key)}"
             )
     return state
+
+
+@dataclass
+class Best:
+    """The best epoch so far: its score, its index and its weights (the model file's)."""
+
+    acc: float = -1.0
+    epoch: int | None = None
+    state: dict = field(default_factory=dict)
+
+    def to_checkpoint(self) -> dict:
+        return {"best_acc": self.acc, "best_epoch": -1 if self.epoch is None else self.epoch, "best_state": self.state}
+
+    def restore(self, state: dict) -> None:
+        """Takes the best epoch from a checkpoint's `state`."""
+        self.acc = float(state.get("best_acc", -1.0))
+        be = int(state.get("best_epoch", -1))
+        self.epoch = None if be < 0 else be
+        self.state = state.get("best_state", {})
+
+
+def restore_training(
+    path: Path, state: dict, model: nn.Module, opt: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LRScheduler, ema: WeightEMA | None, steps_per_epoch: int,
+) -> None:  # fmt: skip
+    """Loads a checkpoint's weights, optimizer, schedule and EMA into a set-up run.
+
+    Raises:
+        TrainingError: the checkpoint does not fit this model.
+    """
+    try:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        if ema is not None and state.get("ema"):
+            ema.restore(state["ema"], int(state["epoch"]) * steps_per_epoch)
+    except (KeyError, RuntimeError, ValueError) as e:
+        raise TrainingError(f"{path}: checkpoint does not fit this model ({e})") from None

@@ -18,6 +18,7 @@ import torch
 
 from app import __version__
 from app.core import fields
+from app.core.calibration import T_MAX, T_MIN
 from app.core.fileio import atomic_write_files
 from app.core.models import ARCHITECTURES, Classifier, InputSpec, build_model, count_parameters
 from app.core.reading import FileProblem, open_regular, read_capped
@@ -50,6 +51,13 @@ class ModelCard:
     app_version: str = __version__
     torch_version: str = torch.__version__
     parameters: int = 0
+    # Calibration (app.core.recalibration): the temperature that divides the logits before
+    # the softmax (None: never calibrated, probabilities are the raw softmax), and the
+    # fitted "not sure" / "does not look like" rule (`ood.AbstainRule.to_dict()` without
+    # its temperature, which is this card's). Cards written before either existed load
+    # with None.
+    temperature: float | None = None
+    abstain: dict | None = None
     format: int = CARD_FORMAT
 
     def to_dict(self) -> dict:
@@ -93,6 +101,8 @@ class ModelCard:
                 app_version=str(fields.text(d, "app_version", "", max_len=100)),
                 torch_version=str(fields.text(d, "torch_version", "", max_len=100)),
                 parameters=fields.integer(d, "parameters", 0, 10**12, 0),
+                temperature=fields.number(d, "temperature", T_MIN, T_MAX, None, allow_none=True),
+                abstain=_checked_abstain(d.get("abstain")),
                 format=fmt,
             )
         except KeyError as e:
@@ -126,6 +136,28 @@ def _checked_metrics(metrics: dict) -> dict:
     ):
         raise fields.FieldError(f"{w}test_per_class must be a list of numbers in 0..1")
     return dict(metrics)
+
+
+ABSTAIN_SCORES = ("msp", "maxlogit", "energy")  # scores a card can carry (no feature statistics)
+
+
+def _checked_abstain(rule: object) -> dict | None:
+    """The fitted abstain rule: null, or an object with a known logit score, a finite
+    threshold and ratios in range."""
+    if rule is None:
+        return None
+    w = "abstain."
+    if not isinstance(rule, dict):
+        raise fields.FieldError(f"abstain must be an object or null, not {fields.shown(rule)}")
+    score = fields.text(rule, "score", where=w, max_len=40)
+    if score not in ABSTAIN_SCORES:
+        raise fields.FieldError(f"{w}score must be one of {', '.join(ABSTAIN_SCORES)}, not {fields.shown(score)}")
+    fields.number(rule, "threshold", -1e30, 1e30, where=w)
+    fields.number(rule, "unsure_ratio", 0.0, 1.0, 0.5, w)
+    fields.number(rule, "budget", 0.0, 1.0, 0.01, w)
+    fields.number(rule, "flagged_val", 0.0, 1.0, 0.0, w)
+    fields.integer(rule, "n_val", 0, 10**12, 0, w)
+    return {k: v for k, v in rule.items() if k != "temperature"}  # the card's own T counts
 
 
 def _checked_recipe(recipe: dict) -> dict:
@@ -164,7 +196,7 @@ def save_model(path: str | os.PathLike, model: Classifier, card: ModelCard) -> P
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     meta = {"arch": card.arch, "app": "resnet-studio", "app_version": __version__}
     weights = st_save(tensors, metadata=meta)
-    card_bytes = json.dumps(card.to_dict(), indent=2).encode() + b"\n"
+    card_bytes = _card_bytes(card)
     # Both files are written in full before either replaces its old version: a full disk
     # while writing the card must not leave new weights beside the old card.
     try:
@@ -172,6 +204,25 @@ def save_model(path: str | os.PathLike, model: Classifier, card: ModelCard) -> P
     except OSError as e:
         raise ModelFileError(f"cannot save model to {wpath}: {e.strerror or e}") from None
     return wpath
+
+
+def _card_bytes(card: ModelCard) -> bytes:
+    return json.dumps(card.to_dict(), indent=2).encode() + b"\n"
+
+
+def write_card(path: str | os.PathLike, card: ModelCard) -> Path:
+    """Replaces the card of the model at `path` atomically (the weights are not touched);
+    returns the card's path.
+
+    Raises:
+        ModelFileError: the card cannot be written (the old one is left intact).
+    """
+    cpath = card_path(weights_path(path))
+    try:
+        atomic_write_files([(cpath, _card_bytes(card))])
+    except OSError as e:
+        raise ModelFileError(f"cannot write the model card {cpath}: {e.strerror or e}") from None
+    return cpath
 
 
 _PICKLE_MAGICS = (b"\x80", b"PK\x03\x04")  # pickle protocol 2+ opcode; torch.save's zip

@@ -17,13 +17,13 @@ from PIL import Image
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from app.core.explain import Explanation, explain_prepared
 from app.core.images import ImageLoadError, load_image
 from app.core.modelio import ModelCard, load_model, weights_path
 from app.core.models import Classifier
 from app.core.preprocess import PreparedImage, prepare
 
 Cancel = threading.Event | Callable[[], bool] | None
-
 
 
 @dataclass(frozen=True)
@@ -184,6 +184,31 @@ class Predictor:
         if self.tta_flip:
             out = (out + self._forward(batch.flip(-1)).float()) / 2
         return out
+
+    def explain(
+        self,
+        prepared: PreparedImage,
+        target: int | None = None,
+        method: str = "gradcam",
+        *,
+        fused: bool = True,
+        precision: str = "auto",
+    ) -> Explanation:
+        """Why this model scores `prepared` as it does, for `target` (None: the predicted
+        class), with the same logits the app ranks by (flip TTA included).
+
+        Args:
+            fused: explain the BN-fused, channels_last copy that `predict` runs (the
+                default: no second model in memory) or the model as loaded; the maps agree
+                to float noise (tests/core/test_predictor_explain.py).
+            precision: integrated gradients' path passes ("auto": bf16 where the CPU has
+                native bf16, `explain.integrated_gradients`).
+
+        Raises:
+            ValueError: a blank image, a target out of range or an unknown method.
+        """
+        model = self._forward if fused else self.model
+        return explain_prepared(model, prepared, target, method, tta_flip=self.tta_flip, precision=precision)
 
     def predict(self, image: Image.Image | np.ndarray, top_k: int = 5, clean: bool = False) -> Prediction:
         """Preprocesses and classifies one image (PIL or array); clean=True for canvas
