@@ -2,6 +2,12 @@
 
 Nothing a user hands us is ever unpickled: weights are read with safetensors, and the
 card is JSON. Inference lives in `app.core.predictor`.
+
+The two files are one model: both carry the same random `pair` id. A save writes the new
+card as `.NAME.next.json` first, then replaces the weights, then moves the card into
+place; a process killed between those renames leaves new weights whose card is the
+pending one, and readers take that (and finish the move). Old pairs without an id load
+as before.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ import datetime as _dt
 import json
 import math
 import os
+import secrets
 import struct
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -51,6 +58,7 @@ class ModelCard:
     torch_version: str = torch.__version__
     parameters: int = 0
     format: int = CARD_FORMAT
+    pair: str = ""  # the id shared with the weights file of the same save
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -94,6 +102,7 @@ class ModelCard:
                 torch_version=str(fields.text(d, "torch_version", "", max_len=100)),
                 parameters=fields.integer(d, "parameters", 0, 10**12, 0),
                 format=fmt,
+                pair=str(fields.text(d, "pair", "", max_len=100)),
             )
         except KeyError as e:
             raise ModelFileError(f"{source}: model card lacks the field {e.args[0]!r}") from None
@@ -148,8 +157,20 @@ def weights_path(path: str | os.PathLike) -> Path:
     return p if p.suffix == ".safetensors" else p.with_suffix(".safetensors")
 
 
+def pending_card_path(weights: str | os.PathLike) -> Path:
+    """Where a save puts the new card until the new weights are in place:
+    `.NAME.next.json` beside them."""
+    w = weights_path(weights)
+    return w.with_name(f".{w.stem}.next.json")
+
+
 def save_model(path: str | os.PathLike, model: Classifier, card: ModelCard) -> Path:
-    """Saves weights + card atomically; returns the weights path.
+    """Saves weights + card as one pair; returns the weights path.
+
+    Both files are written in full (synced temp files) before anything is replaced, then
+    the card goes to `pending_card_path`, the weights replace the old ones, and the card
+    replaces the old card. Whenever the process dies, `read_card`/`load_model` find a
+    complete pair: the old one, or the new weights with the pending card.
 
     Raises:
         ModelFileError: the folder is not writable or the disk is full (the previous
@@ -161,17 +182,47 @@ def save_model(path: str | os.PathLike, model: Classifier, card: ModelCard) -> P
     card.name = card.name or wpath.stem
     card.parameters = count_parameters(model)
     card.created = card.created or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    card.pair = secrets.token_hex(8)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    meta = {"arch": card.arch, "app": "resnet-studio", "app_version": __version__}
+    meta = {"arch": card.arch, "app": "resnet-studio", "app_version": __version__, "pair": card.pair}
     weights = st_save(tensors, metadata=meta)
     card_bytes = json.dumps(card.to_dict(), indent=2).encode() + b"\n"
-    # Both files are written in full before either replaces its old version: a full disk
-    # while writing the card must not leave new weights beside the old card.
+    cpath, pending = card_path(wpath), pending_card_path(wpath)
     try:
-        atomic_write_files([(wpath, weights), (card_path(wpath), card_bytes)])
+        atomic_write_files([(pending, card_bytes), (wpath, weights)])
+        try:
+            os.replace(pending, cpath)
+        except FileNotFoundError:  # a reader finished the move for us (see read_card)
+            if _card_pair(cpath) != card.pair:
+                raise
     except OSError as e:
         raise ModelFileError(f"cannot save model to {wpath}: {e.strerror or e}") from None
     return wpath
+
+
+def _card_pair(cpath: Path) -> str | None:
+    try:
+        return str(json.loads(read_capped(cpath, MAX_CARD_BYTES, "a model card")).get("pair", ""))
+    except (FileProblem, ValueError, AttributeError):
+        return None
+
+
+def _weights_pair(wpath: Path) -> str:
+    """The `pair` id in a weights file's header metadata; "" when it has none or the
+    file cannot be read (load_model then says what is wrong with it)."""
+    try:
+        with open_regular(wpath, MAX_WEIGHTS_BYTES, "a model file") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                return ""
+            (n,) = struct.unpack("<Q", head)
+            if n > 100_000_000:
+                return ""
+            meta = json.loads(f.read(n)).get("__metadata__") or {}
+        pair = meta.get("pair", "")
+        return pair if isinstance(pair, str) else ""
+    except (FileProblem, OSError, ValueError, AttributeError):
+        return ""
 
 
 _PICKLE_MAGICS = (b"\x80", b"PK\x03\x04")  # pickle protocol 2+ opcode; torch.save's zip
@@ -226,11 +277,46 @@ def _check_safetensors_header(path: Path) -> None:
 def read_card(path: str | os.PathLike) -> ModelCard:
     """Reads and validates the card of a model (NAME.safetensors, NAME.json or NAME).
 
+    When the weights come from a newer save than the card (a save killed between its
+    renames), the pending card of that save is the model's card: it is returned, and
+    moved into place when the folder allows.
+
     Raises:
         ModelFileError: missing, not a regular file, too large, not JSON, or a field
-            with the wrong type or value.
+            with the wrong type or value; weights and card from different saves with no
+            pending card that fits.
     """
-    cpath = card_path(weights_path(path))
+    wpath = weights_path(path)
+    cpath = card_path(wpath)
+    try:
+        card = _read_card_file(cpath)
+    except ModelFileError:
+        if cpath.exists() or not wpath.exists():
+            raise
+        card = None  # a first save killed before its card was moved into place?
+    wpair = _weights_pair(wpath) if card is None or card.pair else ""
+    if card is not None and (not card.pair or not wpair or wpair == card.pair):
+        return card
+    pending = pending_card_path(wpath)
+    try:
+        staged = _read_card_file(pending)
+    except ModelFileError:
+        staged = None
+    if staged is not None and wpair and staged.pair == wpair:
+        try:
+            os.replace(pending, cpath)  # finish the interrupted save
+        except OSError:
+            pass  # read-only folder: the pending card serves as it is
+        return staged
+    if card is None:
+        return _read_card_file(cpath)  # raises the card's own problem
+    raise ModelFileError(
+        f"{wpath}: the weights and the card {cpath.name} come from different saves (an "
+        "interrupted save, or files copied from two models); save or copy the model again"
+    )
+
+
+def _read_card_file(cpath: Path) -> ModelCard:
     try:
         raw = read_capped(cpath, MAX_CARD_BYTES, "a model card")
     except FileProblem as e:
