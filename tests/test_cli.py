@@ -291,6 +291,28 @@ def test_evaluate_a_model_with_other_classes_is_refused(tmp_path, capsys):
     assert "differ from the model" in capsys.readouterr().err
 
 
+# --- calibrate ---------------------------------------------------------------------------------
+
+
+@needs_mnist
+def test_calibrate_fits_on_the_models_own_validation_digits_and_rewrites_its_card(tmp_path, capsys):
+    path = write_model(tmp_path / "digits.safetensors")
+    card = json.loads(path.with_suffix(".json").read_text())
+    card.update(dataset="mnist (somewhere else)", recipe={"limit": 200, "val_fraction": 0.1, "seed": 0})
+    path.with_suffix(".json").write_text(json.dumps(card))
+    assert main(["calibrate", "--model", str(path), "--data-dir", str(MNIST_DIR)]) == 0
+    out = capsys.readouterr().out
+    assert "fitted on 20 validation images" in out and "card rewritten" in out
+    saved = json.loads(path.with_suffix(".json").read_text())
+    assert 0.05 <= saved["temperature"] <= 20 and saved["abstain"]["score"] == "energy"
+    assert "test_ece" not in saved["metrics"]  # the test split is only read with --eval-test
+
+
+def test_calibrate_a_model_whose_training_data_is_unknown_says_what_to_pass(model_file, capsys):
+    assert main(["calibrate", "--model", str(model_file)]) == 1
+    assert "pass --dataset" in capsys.readouterr().err
+
+
 # --- explain -----------------------------------------------------------------------------------
 
 

@@ -14,136 +14,28 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import math
 import os
 import secrets
 import struct
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
 from app import __version__
-from app.core import fields
 from app.core.fileio import atomic_write_files
-from app.core.models import ARCHITECTURES, Classifier, InputSpec, build_model, count_parameters
+from app.core.modelcard import (  # noqa: F401  (re-exported: their home was here)
+    ABSTAIN_SCORES,
+    CARD_FORMAT,
+    MAX_CLASS_NAME,
+    MAX_CLASSES,
+    ModelCard,
+    ModelFileError,
+)
+from app.core.models import Classifier, build_model, count_parameters
 from app.core.reading import FileProblem, open_regular, read_capped
 
-CARD_FORMAT = 1
 MAX_CARD_BYTES = 16_000_000  # a 100,000-class card is ~5 MB
-MAX_CLASSES = 100_000
-MAX_CLASS_NAME = 200  # characters
 MAX_WEIGHTS_BYTES = 2**31  # ResNet-50 is ~100 MB
-
-
-class ModelFileError(Exception):
-    """A model file that cannot be used; str() is a user-readable message."""
-
-
-@dataclass
-class ModelCard:
-    """Everything needed to rebuild, use and judge a model."""
-
-    name: str
-    arch: str
-    classes: list[str]
-    input: InputSpec
-    dataset: str = ""
-    train_samples: int = 0
-    command: str = ""
-    metrics: dict = field(default_factory=dict)  # e.g. {"test_accuracy": .., "test_split": ..}
-    recipe: dict = field(default_factory=dict)
-    created: str = ""
-    app_version: str = __version__
-    torch_version: str = torch.__version__
-    parameters: int = 0
-    format: int = CARD_FORMAT
-    pair: str = ""  # the id shared with the weights file of the same save
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["input"] = self.input.to_dict()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict, source: str = "card") -> ModelCard:
-        """Builds a card from parsed JSON, checking every field's type and range (the
-        one validation of a card; unknown fields are ignored).
-
-        Raises:
-            ModelFileError: naming `source` and the field that is wrong.
-        """
-        if not isinstance(d, dict):
-            raise ModelFileError(f"{source}: model card is not a JSON object")
-        try:
-            fmt = fields.integer(d, "format", 1, 1_000_000, CARD_FORMAT)
-            if fmt > CARD_FORMAT:
-                raise fields.FieldError(
-                    f"format {fmt} is newer than this version of ResNet Studio reads "
-                    f"({CARD_FORMAT}); update the app"
-                )
-            arch = str(fields.text(d, "arch", max_len=100))
-            if arch not in ARCHITECTURES:
-                raise ModelFileError(
-                    f"{source}: unknown architecture {arch!r} (known: {', '.join(ARCHITECTURES)})"
-                )
-            card = cls(
-                name=str(fields.text(d, "name", "", max_len=1000)),
-                arch=arch,
-                classes=fields.names(d, "classes", 2, MAX_CLASSES, MAX_CLASS_NAME),
-                input=InputSpec.from_dict(d["input"]),
-                dataset=str(fields.text(d, "dataset", "")),
-                train_samples=fields.integer(d, "train_samples", 0, 10**12, 0),
-                command=str(fields.text(d, "command", "")),
-                metrics=_checked_metrics(fields.mapping(d, "metrics", {})),
-                recipe=_checked_recipe(fields.mapping(d, "recipe", {})),
-                created=str(fields.text(d, "created", "", max_len=100)),
-                app_version=str(fields.text(d, "app_version", "", max_len=100)),
-                torch_version=str(fields.text(d, "torch_version", "", max_len=100)),
-                parameters=fields.integer(d, "parameters", 0, 10**12, 0),
-                format=fmt,
-                pair=str(fields.text(d, "pair", "", max_len=100)),
-            )
-        except KeyError as e:
-            raise ModelFileError(f"{source}: model card lacks the field {e.args[0]!r}") from None
-        except ValueError as e:  # FieldError, and InputSpec's own checks
-            raise ModelFileError(f"{source}: invalid model card ({e})") from None
-        return card
-
-    def summary(self) -> str:
-        acc = self.metrics.get("test_accuracy")
-        split = self.metrics.get("test_split") or "test"
-        acc_s = f", {acc * 100:.2f}% on {split}" if fields.is_number(acc) else ""
-        return f"{self.name} ({self.arch}, {len(self.classes)} classes{acc_s})"
-
-
-def _checked_metrics(metrics: dict) -> dict:
-    """The metrics the app reads or shows must have their type (accuracy in 0..1, loss
-    >= 0, or null); other entries are kept as they are."""
-    w = "metrics."
-    for key in ("test_accuracy", "val_accuracy"):
-        fields.number(metrics, key, 0.0, 1.0, None, w, allow_none=True)
-    for key in ("test_loss", "final_train_loss"):
-        fields.number(metrics, key, 0.0, math.inf, None, w, allow_none=True)
-    if metrics.get("epochs_trained") is not None:
-        fields.integer(metrics, "epochs_trained", 0, 10**9, where=w)
-    for key in ("test_split", "val_split"):
-        fields.text(metrics, key, None, w, max_len=10_000, allow_none=True)
-    per_class = metrics.get("test_per_class")
-    if per_class is not None and not (
-        isinstance(per_class, list) and all(fields.is_number(a) and 0 <= a <= 1 for a in per_class)
-    ):
-        raise fields.FieldError(f"{w}test_per_class must be a list of numbers in 0..1")
-    return dict(metrics)
-
-
-def _checked_recipe(recipe: dict) -> dict:
-    """The recipe settings that change how the model is used (`flip_tta`) must be
-    true/false; the rest is a record of the training run."""
-    for key in ("hflip", "augment"):
-        if key in recipe:
-            fields.boolean(recipe, key, where="recipe.")
-    return dict(recipe)
 
 
 def card_path(weights: str | os.PathLike) -> Path:
@@ -186,7 +78,7 @@ def save_model(path: str | os.PathLike, model: Classifier, card: ModelCard) -> P
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     meta = {"arch": card.arch, "app": "resnet-studio", "app_version": __version__, "pair": card.pair}
     weights = st_save(tensors, metadata=meta)
-    card_bytes = json.dumps(card.to_dict(), indent=2).encode() + b"\n"
+    card_bytes = _card_bytes(card)
     cpath, pending = card_path(wpath), pending_card_path(wpath)
     try:
         atomic_write_files([(pending, card_bytes), (wpath, weights)])
@@ -223,6 +115,25 @@ def _weights_pair(wpath: Path) -> str:
         return pair if isinstance(pair, str) else ""
     except (FileProblem, OSError, ValueError, AttributeError):
         return ""
+
+
+def _card_bytes(card: ModelCard) -> bytes:
+    return json.dumps(card.to_dict(), indent=2).encode() + b"\n"
+
+
+def write_card(path: str | os.PathLike, card: ModelCard) -> Path:
+    """Replaces the card of the model at `path` atomically (the weights are not touched);
+    returns the card's path.
+
+    Raises:
+        ModelFileError: the card cannot be written (the old one is left intact).
+    """
+    cpath = card_path(weights_path(path))
+    try:
+        atomic_write_files([(cpath, _card_bytes(card))])
+    except OSError as e:
+        raise ModelFileError(f"cannot write the model card {cpath}: {e.strerror or e}") from None
+    return cpath
 
 
 _PICKLE_MAGICS = (b"\x80", b"PK\x03\x04")  # pickle protocol 2+ opcode; torch.save's zip

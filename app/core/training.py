@@ -29,7 +29,7 @@ from app.core.augment import augment_batch, step_generator
 from app.core.checkpoint import Best, read_checkpoint, restore_training, write_checkpoint
 from app.core.config import TrainConfig, TrainingError
 from app.core.control import RunControl
-from app.core.data import Dataset, split_train_val
+from app.core.data import Dataset
 from app.core.devices import autocast_dtype, is_device_failure, resolve_device
 from app.core.ema import WeightEMA
 from app.core.evaluation import evaluate, per_class_accuracy
@@ -47,6 +47,7 @@ from app.core.modelio import save_model
 from app.core.models import Classifier, build_model, init_weights
 from app.core.outcome import run_card, test_metrics
 from app.core.predictor import flip_tta
+from app.core.recalibration import training_split
 from app.core.runlock import run_files
 from app.core.step import NonFiniteLoss, StepPrecision
 
@@ -184,9 +185,7 @@ class Trainer(RunControl):
         """Data split, model (seeded locally), optimizer, schedule and EMA."""
         cfg = self.config
         data = self.data
-        if cfg.limit and cfg.limit < len(data):
-            data = data.subset(torch.randperm(len(data), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.limit])
-        train_idx, val_idx = split_train_val(len(data), cfg.val_fraction, cfg.seed)
+        data, train_idx, val_idx = training_split(data, cfg)
         model = build_model(cfg.arch, len(data.classes), data.spec)
         init_weights(model, torch.Generator().manual_seed(cfg.seed))
         if cfg.channels_last:

@@ -62,6 +62,13 @@ def test_temperature_from_its_own_validation_digits_calibrates_the_shipped_model
     assert after.accuracy == before.accuracy
 
 
+def test_the_shipped_card_carries_the_temperature_fitted_on_its_validation_digits(shipped):
+    """`python -m app calibrate` wrote it; a retrained model must be recalibrated."""
+    card = load_model(default_model_path())[1]
+    assert card.temperature == pytest.approx(shipped["T"], rel=1e-4)
+    assert card.abstain is not None and card.abstain["score"] == "energy"
+
+
 def test_a_clear_canvas_digit_is_shown_at_least_98_percent_sure(shipped):
     pixels = [prepare(draw_digit(d, 280, pen=CANVAS_PEN)).pixels for d in range(10)]
     p = cal.softmax(_logits(shipped["model"], pixels), shipped["T"])
