@@ -42,11 +42,13 @@ from app.core.events import (
     StepEvent,
     TrainState,
 )
+from app.core.fileio import check_writable
 from app.core.modelio import save_model
 from app.core.models import Classifier, build_model, init_weights
 from app.core.outcome import run_card, test_metrics
 from app.core.predictor import flip_tta
 from app.core.recalibration import training_split
+from app.core.runlock import run_files
 from app.core.step import NonFiniteLoss, StepPrecision
 
 
@@ -106,6 +108,12 @@ class Trainer(RunControl):
             self.out.with_suffix(".ckpt") if self.out else None
         )
         self.resume_from = Path(resume) if resume else None
+        for target, what in ((self.out, "model file"), (self.checkpoint, "checkpoint")):
+            if target is not None:  # said now, not after the first epoch
+                try:
+                    check_writable(target, what)
+                except OSError as e:
+                    raise TrainingError(e.strerror or str(e)) from None
         self.command = command
         self.history: list[dict] = []
         self.model: Classifier | None = None
@@ -143,9 +151,17 @@ class Trainer(RunControl):
     def run(self) -> Iterator[Event]:
         """Trains, yielding events; the final event is a FinishedEvent.
 
+        The run holds `OUT.lock` (see `app.core.runlock`) from start to end, and first
+        removes the temp files that a killed run left beside its files.
+
         Raises:
-            TrainingError: diverged loss (NaN/inf), unwritable checkpoint/model, bad resume.
+            TrainingError: diverged loss (NaN/inf), unwritable checkpoint/model, bad
+                resume, another run writing the same model.
         """
+        with run_files(self.out, self.checkpoint):
+            yield from self._run()
+
+    def _run(self) -> Iterator[Event]:
         plan = self._setup()
         best = Best()
         start_epoch = self._resume(plan, best) if self.resume_from is not None else 0
