@@ -32,7 +32,7 @@ class ClassMetricsTable(QTableWidget):
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.verticalHeader().hide()
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.horizontalHeader().setStretchLastSection(True)
+        self.horizontalHeader().setStretchLastSection(False)
         self.setToolTip("precision: of the images given this answer, how many were right; "
                         "recall: of this class's images, how many were found")  # fmt: skip
         self.cellDoubleClicked.connect(lambda r, _c: self.class_chosen.emit(int(self.item(r, 0).data(Qt.ItemDataRole.UserRole))))
@@ -58,6 +58,7 @@ class ClassMetricsTable(QTableWidget):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.setItem(i, j, item)
         self.setSortingEnabled(True)
+        self.sortItems(0, Qt.SortOrder.AscendingOrder)
 
     def values(self) -> list[tuple[str, float, float, float, int]]:
         """The rows as shown: (class, precision, recall, F1, images)."""
