@@ -106,7 +106,9 @@ def test_classify_json_gives_one_object_per_file_and_fails_on_a_corrupt_one(
         o = by_name[name]
         # Digit models read files through the photo front end: the JSON says where the
         # digit was found (x0, y0, x1, y1 in the file's pixels).
-        assert set(o) == {"path", "label", "confidence", "top_k", "region"}
+        assert {"path", "label", "confidence", "top_k", "region", "verdict", "calibrated"} <= set(o)
+        assert set(o) <= {"path", "label", "confidence", "top_k", "region", "verdict", "calibrated", "verdict_message"}
+        assert o["calibrated"] is False  # this card was never calibrated: raw softmax
         x0, y0, x1, y1 = o["region"]
         assert 0 <= x0 < x1 and 0 <= y0 < y1
         assert o["label"] in [str(i) for i in range(10)] and 0 < o["confidence"] <= 1
@@ -118,6 +120,28 @@ def test_classify_text_output_and_exit_zero_when_all_files_are_fine(model_file, 
     assert main(["classify", "--model", str(model_file), str(tmp_path / "three.png")]) == 0
     line = capsys.readouterr().out.strip()
     assert line.startswith(f"{tmp_path / 'three.png'}: ") and "%" in line and "then" in line
+
+
+def _set_calibration(path: Path, temperature: float, **rule) -> None:
+    card = json.loads(path.with_suffix(".json").read_text())
+    card["temperature"] = temperature
+    card["abstain"] = {"score": "energy", "threshold": 0.0, "unsure_ratio": 0.5, **rule}
+    path.with_suffix(".json").write_text(json.dumps(card))
+
+
+def test_classify_says_not_sure_and_does_not_look_like_in_words_and_json(model_file, tmp_path, capsys):
+    draw_digit(3, 200).save(tmp_path / "three.png")
+    _set_calibration(model_file, 0.5, unsure_ratio=0.0)  # every answer has a close runner-up
+    assert main(["classify", "--model", str(model_file), str(tmp_path / "three.png")]) == 0
+    line = capsys.readouterr().out.strip()
+    assert ": not sure: " in line and "?" in line and "%" in line
+    _set_calibration(model_file, 0.5, threshold=-1e30)  # nothing looks like these classes
+    assert main(["classify", "--json", "--model", str(model_file), str(tmp_path / "three.png")]) == 0
+    o = json_lines(capsys.readouterr().out)[0]
+    assert o["verdict"] == "foreign" and o["calibrated"] is True
+    assert o["verdict_message"] == "this does not look like a digit"
+    assert main(["classify", "--model", str(model_file), str(tmp_path / "three.png")]) == 0
+    assert "this does not look like a digit (closest: " in capsys.readouterr().out
 
 
 def test_classify_an_empty_folder_or_a_bad_model_is_a_clear_error(model_file, tmp_path, capsys):
