@@ -484,6 +484,12 @@ def test_info_lists_versions_devices_and_models(capsys):
         (["train", "--lr", "100"], "learning rate"),
         (["train", "--arch", "vgg"], "unknown architecture"),
         (["train", "--device", "tpu"], "unknown device"),
+        (["train", "--threads", "-1"], "threads must be 0 (torch's default) to 1024, not -1"),
+        (
+            ["train", "--seed", "1180591620717411303424"],
+            "seed must be a whole number from 0 to 4294967295, not 1180591620717411303424",
+        ),
+        (["train", "--seed", "-3"], "seed must be a whole number"),
         (["train", "--dataset", "/no/such/folder"], "folder not found"),
         (["evaluate", "--model", "/no/such/model.safetensors"], "model card missing"),
         (

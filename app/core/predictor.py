@@ -170,6 +170,11 @@ class Predictor:
         return cls(model, card, weights_path(p))
 
     @property
+    def inference_model(self) -> nn.Module:
+        """The BN-fused, channels_last copy that `predict` runs (eval only, never train)."""
+        return self._forward
+
+    @property
     def classes(self) -> list[str]:
         return self.card.classes
 

@@ -26,7 +26,13 @@ import torch
 from torch import nn
 
 from app.core.augment import augment_batch, step_generator
-from app.core.checkpoint import Best, read_checkpoint, restore_training, write_checkpoint
+from app.core.checkpoint import (
+    Best,
+    data_identity,
+    read_checkpoint,
+    restore_training,
+    write_checkpoint,
+)
 from app.core.config import TrainConfig, TrainingError
 from app.core.control import RunControl
 from app.core.data import Dataset
@@ -115,6 +121,9 @@ class Trainer(RunControl):
                 except OSError as e:
                     raise TrainingError(e.strerror or str(e)) from None
         self.command = command
+        # Every checkpoint records the data; a resume is checked against it (and every setting) now.
+        self._data_id = data_identity(data) if (self.checkpoint or self.resume_from) else None
+        self._resume_state = read_checkpoint(self.resume_from, config, self._data_id) if resume else None
         self.history: list[dict] = []
         self.model: Classifier | None = None
         self.test_metrics: dict = {}
@@ -363,14 +372,14 @@ class Trainer(RunControl):
             **best.to_checkpoint(),
             "history": self.history,
             "config": self.config.to_dict(),
+            "data": self._data_id,
         })  # fmt: skip
 
     def _resume(self, plan: _Plan, best: Best) -> int:
         """Restores a checkpoint into the set-up run; returns the epoch to start from."""
-        assert self.model is not None and self.resume_from is not None
-        path = self.resume_from
-        state = read_checkpoint(path, self.config)
-        restore_training(path, state, self.model, self._opt, self._sched, self._ema, plan.steps_per_epoch)
+        state = self._resume_state
+        assert self.model is not None and self.resume_from is not None and state is not None
+        restore_training(self.resume_from, state, self.model, self._opt, self._sched, self._ema, plan.steps_per_epoch)
         self.history = list(state.get("history", []))
         best.restore(state)
         self._move(self.device)
