@@ -279,8 +279,8 @@ class FineTuner(Trainer):
             c.test_after = _accuracy(predictions(self.model, test.images), test.labels)
         self.comparison = c.to_dict()
 
-    def _card(self, path: Path, n_train: int, data: Dataset, metrics: dict) -> ModelCard:
-        card = super()._card(path, n_train, data, metrics)
+    def _card(self, path: Path, n_train: int, data: Dataset) -> ModelCard:
+        card = super()._card(path, n_train, data)
         counts = torch.bincount(self.personal_train.labels, minlength=len(self.classes)).tolist()
         card.classes = list(self.classes)
         card.dataset = f"{self.base_card.dataset} + personal examples ({self.personal_train.source})"
