@@ -155,6 +155,12 @@ def _drive(trainer, config) -> int:
                         f"({trainer.test_metrics['test_split']})",
                         file=sys.stderr,
                     )
+                if ev.temperature is not None:
+                    tm = trainer.test_metrics
+                    test_ece = f"; test ECE {tm['test_ece']:.2%}" if "test_ece" in tm else ""
+                    print(f"calibrated on the validation split: temperature {ev.temperature:.4f}, "
+                          f"validation ECE {ev.val_ece_uncalibrated:.2%} -> {ev.val_ece:.2%}{test_ece}",
+                          file=sys.stderr)  # fmt: skip
                 if ev.comparison:
                     for line in Comparison(**ev.comparison).lines():
                         print(f"before -> after: {line}", file=sys.stderr)

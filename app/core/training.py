@@ -54,7 +54,7 @@ from app.core.modelio import save_model
 from app.core.models import Classifier, build_model, init_weights
 from app.core.outcome import run_card, test_metrics
 from app.core.predictor import flip_tta
-from app.core.recalibration import training_split
+from app.core.recalibration import ModelCalibration, calibrate, training_split
 from app.core.runlock import run_files
 from app.core.step import NonFiniteLoss, StepPrecision
 
@@ -129,6 +129,7 @@ class Trainer(RunControl):
         self.model: Classifier | None = None
         self.test_metrics: dict = {}
         self.comparison: dict | None = None  # before/after figures of a fine-tune (finetune.py)
+        self.calibration: ModelCalibration | None = None  # fitted at the end of the run
         self._ema: WeightEMA | None = None
         self._tta = flip_tta(config.to_dict())  # mirror-trained: judged on both views
         self.device = resolve_device(config.device)
@@ -352,22 +353,29 @@ class Trainer(RunControl):
         epochs_done = len(self.history)
         done = epochs_done >= self.config.epochs and not self._cancel.is_set()
         model_path = None
+        calibration = None
         if best.epoch is not None:
             self.model.load_state_dict(best.state)
+            # Temperature and "not sure" rule from the validation split (never the test data).
+            calibration = self.calibration = calibrate(
+                self.model, plan.val_x, plan.val_y, self.config, self._tta, plan.border
+            )
             self._judge_final(plan)
             if self.out is not None:
                 model_path = str(self.save(self.out, plan.n_train, plan.data))
         return FinishedEvent(
             FinishStatus.COMPLETED if done else FinishStatus.STOPPED, epochs_done,
             None if best.epoch is None else best.acc, best.epoch, model_path, time.perf_counter() - self._t0,
-            self.comparison,
+            *((calibration.temperature, calibration.after.ece, calibration.before.ece) if calibration else ()),
+            comparison=self.comparison,
         )  # fmt: skip
 
     def _judge_final(self, plan: _Plan) -> None:
         """Judges the final (best) weights on the test data, into `test_metrics`."""
         assert self.model is not None
         if self.test_data is not None:
-            self.test_metrics = test_metrics(self.model, self.test_data, len(plan.data.classes), self._tta)
+            t = None if self.calibration is None else self.calibration.temperature
+            self.test_metrics = test_metrics(self.model, self.test_data, len(plan.data.classes), self._tta, t)
 
     def save(self, path: Path, n_train: int, data: Dataset) -> Path:
         """Writes the model (best epoch) with its card."""
@@ -378,7 +386,8 @@ class Trainer(RunControl):
 
     def _card(self, path: Path, n_train: int, data: Dataset) -> ModelCard:
         """The card saved with the model."""
-        return run_card(path, self.config, self.history, self.test_metrics, n_train, data, self.command)
+        card = run_card(path, self.config, self.history, self.test_metrics, n_train, data, self.command)
+        return self.calibration.apply(card) if self.calibration is not None else card
 
     # --- checkpoints, devices ----------------------------------------------------
 
