@@ -83,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--checkpoint", default=None, help="checkpoint file (default: OUT with .ckpt)")
     t.add_argument("--resume", default=None, help="continue from this checkpoint")
     t.add_argument("--eval-test", action="store_true", help="after training, report accuracy on the test split in the card")
+    t.add_argument(
+        "--nproc", type=int, default=1,
+        help="train in N processes on this machine (torchrun's launcher, DDP; same global batch and lr). "
+        "For several machines start the same command with torchrun, see the README",
+    )  # fmt: skip
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="accuracy and per-class accuracy of a model")
