@@ -7,6 +7,10 @@ startButton like a user), classifying --files images (the Classify tab's drop pa
 Driven only through the objectName automation contract (tabs, startButton, epochsSpin,
 limitSpin, datasetCombo, trainProgress, resultsTable).
 
+Target (moved here from tests/gui/test_train_tab.py, where a timed assertion failed on a
+loaded machine): while training, no tick is more than --target-ms (100 ms) late; the
+verdict is printed against the idle phase's stalls, which show how loaded the machine is.
+
 Settings and user data go to a temporary folder, so the benchmark leaves the real
 configuration alone.
 
@@ -115,6 +119,7 @@ def main() -> None:
     ap.add_argument("--train-s", type=float, default=30.0, help="seconds of training to watch")
     ap.add_argument("--files", type=int, default=500)
     ap.add_argument("--timeout-s", type=float, default=600.0)
+    ap.add_argument("--target-ms", type=float, default=100.0, help="largest stall allowed while training")
     args = ap.parse_args()
     C.report_load("before gui_responsiveness")
     info = C.machine()
@@ -224,8 +229,20 @@ def main() -> None:
         ["phase", "s", "ticks", "p50 stall ms", "p99 stall ms", "max stall ms", "> 100 ms", "note"],
         rows,
     )
+    idle, training = phases[0], phases[2]
+    met = training["max_ms"] < args.target_ms
+    print(
+        f"\ntarget: max stall while training < {args.target_ms:.0f} ms: "
+        f"{'met' if met else 'MISSED'} ({training['max_ms']:.0f} ms; idle max {idle['max_ms']:.0f} ms"
+        + (", the idle loop already stalls: machine loaded" if idle["max_ms"] > args.target_ms / 2 else "")
+        + ")"
+    )
     C.report_load("after")
-    C.write_results("gui_responsiveness", {"machine": info, "tick_ms": TICK_MS, "phases": phases})
+    C.write_results(
+        "gui_responsiveness",
+        {"machine": info, "tick_ms": TICK_MS, "phases": phases,
+         "target_ms": args.target_ms, "target_met": met},
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

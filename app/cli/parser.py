@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from app import __version__
+from app.cli.calibrate import cmd_calibrate
 from app.cli.classify import cmd_classify, cmd_explain
 from app.cli.models import cmd_evaluate, cmd_export, cmd_info
 from app.cli.train import cmd_train
@@ -90,13 +91,28 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     t.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("evaluate", help="accuracy and per-class accuracy of a model")
+    e = sub.add_parser("evaluate", help="accuracy, per-class accuracy and calibration (ECE, NLL) of a model")
     data_args(e)
     e.add_argument("--model", default=str(default_model_path()))
     e.add_argument("--split", default="test", choices=("train", "test"))
     e.add_argument("--through-preprocess", action="store_true", help="pass every image through the app's preprocessing first")
     e.add_argument("--json", action="store_true")
+    e.add_argument("--reliability", metavar="PNG", default=None, help="also write a reliability diagram (PNG) of the probabilities the app shows")
     e.set_defaults(func=cmd_evaluate)
+
+    cb = sub.add_parser(
+        "calibrate", help="fit a model's temperature and 'not sure' rule on its validation split",
+        description="Fits the temperature (calibrated confidence) and the 'not sure' / 'does not look "
+        "like' rule of a saved model on the validation split of its own training data (the seeded "
+        "split its training run made; never the test set) and rewrites its card. The weights are "
+        "not changed.",
+    )  # fmt: skip
+    data_args(cb)
+    cb.set_defaults(dataset=None)
+    cb.add_argument("--model", default=str(default_model_path()))
+    cb.add_argument("--eval-test", action="store_true", help="also record ECE and NLL on the test split (measured only)")
+    cb.add_argument("--json", action="store_true")
+    cb.set_defaults(func=cmd_calibrate)
 
     x = sub.add_parser("export", help="export a model to ONNX or TorchScript")
     x.add_argument("--model", default=str(default_model_path()))

@@ -7,6 +7,8 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 
 PRECISIONS = ("auto", "fp32", "bf16")
+MAX_SEED = 2**32 - 1  # every generator is seeded from seed*1000+epoch or a hash: well in range
+MAX_THREADS = 1024
 
 
 class TrainingError(Exception):
@@ -59,6 +61,8 @@ class TrainConfig:
             (0 <= self.val_fraction < 0.9, f"validation fraction must be in [0, 0.9), not {self.val_fraction}"),
             (self.precision in PRECISIONS, "precision must be auto, fp32 or bf16"),
             (self.limit >= 0, "limit must be >= 0"),
+            (0 <= self.threads <= MAX_THREADS, f"threads must be 0 (torch's default) to {MAX_THREADS}, not {self.threads}"),
+            (0 <= self.seed <= MAX_SEED, f"seed must be a whole number from 0 to {MAX_SEED}, not {self.seed}"),
             (0 <= self.ema_decay < 1, "EMA decay must be in [0, 1)"),
         ]
         for ok, msg in checks:

@@ -280,9 +280,9 @@ def find_digit(image: Image.Image | np.ndarray) -> FoundDigit:
     if a.ndim == 3 and a.shape[2] == 4:
         alpha = a[..., 3:]
         if float(alpha.min()) < 0.98:  # transparent: composite on a contrasting backdrop
-            from app.core.preprocess import _flatten_alpha
+            from app.core.prepared import flatten_alpha
 
-            gray = _flatten_alpha(a)
+            gray = flatten_alpha(a)
             a = None
         else:
             a = a[..., :3]

@@ -43,6 +43,25 @@ def _rgb(image: np.ndarray | Image.Image) -> np.ndarray:
     return np.clip(a, 0.0, 1.0)
 
 
+def _colour(v: np.ndarray, signed: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Colour (H, W, 3) and opacity (H, W), floats in [0, 1], of a map."""
+    # Pixel attributions have a few extreme pixels; scaling to the 99th percentile of
+    # the magnitude (Captum's outlier_perc) keeps the rest of the strokes visible.
+    top = float(np.percentile(np.abs(v), 99)) if signed else float(v.max(initial=0.0))
+    if signed and top <= 0:
+        top = float(np.abs(v).max(initial=0.0))
+    v = v / top if top > 0 else np.zeros_like(v)
+    pos = np.clip(v, 0.0, 1.0)
+    color = HOT_LUT[np.rint(pos * 255).astype(np.int64)]
+    alpha = MAX_OPACITY * pos**GAMMA
+    if signed:
+        neg = np.clip(-v, 0.0, 1.0)
+        use_cold = neg > pos
+        color = np.where(use_cold[..., None], COLD_LUT[np.rint(neg * 255).astype(np.int64)], color)
+        alpha = np.where(use_cold, MAX_OPACITY * neg**GAMMA, alpha)
+    return color, alpha
+
+
 def overlay(image: np.ndarray | Image.Image, values: np.ndarray, *, signed: bool = False) -> np.ndarray:
     """Draws a map over an image of the same size.
 
@@ -59,20 +78,7 @@ def overlay(image: np.ndarray | Image.Image, values: np.ndarray, *, signed: bool
     if v.shape != base.shape[:2]:
         raise ValueError(f"map {v.shape} and image {base.shape[:2]} differ in size")
     gray = base.mean(2, keepdims=True).repeat(3, 2)  # colour would compete with the map
-    # Pixel attributions have a few extreme pixels; scaling to the 99th percentile of
-    # the magnitude (Captum's outlier_perc) keeps the rest of the strokes visible.
-    top = float(np.percentile(np.abs(v), 99)) if signed else float(v.max())
-    if signed and top <= 0:
-        top = float(np.abs(v).max())
-    v = v / top if top > 0 else np.zeros_like(v)
-    pos = np.clip(v, 0.0, 1.0)
-    color = HOT_LUT[np.rint(pos * 255).astype(np.int64)]
-    alpha = MAX_OPACITY * pos**GAMMA
-    if signed:
-        neg = np.clip(-v, 0.0, 1.0)
-        use_cold = neg > pos
-        color = np.where(use_cold[..., None], COLD_LUT[np.rint(neg * 255).astype(np.int64)], color)
-        alpha = np.where(use_cold, MAX_OPACITY * neg**GAMMA, alpha)
+    color, alpha = _colour(v, signed)
     out = gray * (1.0 - alpha[..., None]) + color * alpha[..., None]
     return np.rint(np.clip(out, 0.0, 1.0) * 255).astype(np.uint8)
 
@@ -140,3 +146,11 @@ def explanation_sheet(
     if signed:
         caption += "; red for, blue against"
     return sheet(panels, caption)
+
+
+def heat_rgba(values: np.ndarray, *, signed: bool = False) -> np.ndarray:
+    """The map alone as uint8 RGBA (H, W, 4), transparent where it is cold: a layer for
+    a view to paint over its own picture (the canvas). Colours and scaling as `overlay`."""
+    color, alpha = _colour(np.asarray(values, dtype=np.float32), signed)
+    rgba = np.concatenate([color, alpha[..., None]], axis=2)
+    return np.rint(np.clip(rgba, 0.0, 1.0) * 255).astype(np.uint8)

@@ -16,21 +16,26 @@ disturb it, nor it them.
 from __future__ import annotations
 
 import copy
-import math
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from app.core.augment import augment_batch, step_generator
-from app.core.checkpoint import read_checkpoint, write_checkpoint
+from app.core.checkpoint import (
+    Best,
+    data_identity,
+    read_checkpoint,
+    restore_training,
+    write_checkpoint,
+)
 from app.core.config import TrainConfig, TrainingError
 from app.core.control import RunControl
-from app.core.data import Dataset, split_train_val
+from app.core.data import Dataset
 from app.core.devices import autocast_dtype, is_device_failure, resolve_device
 from app.core.ema import WeightEMA
 from app.core.evaluation import evaluate, per_class_accuracy
@@ -43,16 +48,14 @@ from app.core.events import (
     StepEvent,
     TrainState,
 )
-from app.core.modelio import ModelCard, save_model
+from app.core.fileio import check_writable
+from app.core.modelio import save_model
 from app.core.models import Classifier, build_model, init_weights
+from app.core.outcome import run_card, test_metrics
 from app.core.predictor import flip_tta
-
-
-@dataclass
-class _Best:
-    acc: float = -1.0
-    epoch: int | None = None
-    state: dict = field(default_factory=dict)
+from app.core.recalibration import training_split
+from app.core.runlock import run_files
+from app.core.step import NonFiniteLoss, StepPrecision
 
 
 @dataclass
@@ -111,7 +114,16 @@ class Trainer(RunControl):
             self.out.with_suffix(".ckpt") if self.out else None
         )
         self.resume_from = Path(resume) if resume else None
+        for target, what in ((self.out, "model file"), (self.checkpoint, "checkpoint")):
+            if target is not None:  # said now, not after the first epoch
+                try:
+                    check_writable(target, what)
+                except OSError as e:
+                    raise TrainingError(e.strerror or str(e)) from None
         self.command = command
+        # Every checkpoint records the data; a resume is checked against it (and every setting) now.
+        self._data_id = data_identity(data) if (self.checkpoint or self.resume_from) else None
+        self._resume_state = read_checkpoint(self.resume_from, config, self._data_id) if resume else None
         self.history: list[dict] = []
         self.model: Classifier | None = None
         self.test_metrics: dict = {}
@@ -139,7 +151,7 @@ class Trainer(RunControl):
         # survives (evaluate() switches a model to eval mode).
         model = self._ema.module if self._ema is not None else copy.deepcopy(self.model)
         return evaluate(
-            model, data.images, data.labels, len(data.classes), autocast=self._autocast,
+            model, data.images, data.labels, len(data.classes), autocast=self._precision.dtype,
             channels_last=self.config.channels_last, tta_flip=self._tta if tta_flip is None else tta_flip,
         )  # fmt: skip
 
@@ -148,11 +160,19 @@ class Trainer(RunControl):
     def run(self) -> Iterator[Event]:
         """Trains, yielding events; the final event is a FinishedEvent.
 
+        The run holds `OUT.lock` (see `app.core.runlock`) from start to end, and first
+        removes the temp files that a killed run left beside its files.
+
         Raises:
-            TrainingError: diverged loss (NaN/inf), unwritable checkpoint/model, bad resume.
+            TrainingError: diverged loss (NaN/inf), unwritable checkpoint/model, bad
+                resume, another run writing the same model.
         """
+        with run_files(self.out, self.checkpoint):
+            yield from self._run()
+
+    def _run(self) -> Iterator[Event]:
         plan = self._setup()
-        best = _Best()
+        best = Best()
         start_epoch = self._resume(plan, best) if self.resume_from is not None else 0
         self._net = self._wrap(self.model)
         self._t0 = time.perf_counter()
@@ -175,9 +195,7 @@ class Trainer(RunControl):
         """Data split, model (seeded locally), optimizer, schedule and EMA."""
         cfg = self.config
         data = self.data
-        if cfg.limit and cfg.limit < len(data):
-            data = data.subset(torch.randperm(len(data), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.limit])
-        train_idx, val_idx = split_train_val(len(data), cfg.val_fraction, cfg.seed)
+        data, train_idx, val_idx = training_split(data, cfg)
         model = build_model(cfg.arch, len(data.classes), data.spec)
         init_weights(model, torch.Generator().manual_seed(cfg.seed))
         if cfg.channels_last:
@@ -262,20 +280,16 @@ class Trainer(RunControl):
             xb = augment_batch(xb, cfg, step_generator(cfg.seed, epoch, step), plan.border, (plan.batch_size, rows))
         if cfg.channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(self.device.type, dtype=self._autocast or torch.float32, enabled=self._autocast is not None):
-            out = self._net(xb)
-            loss = self._criterion(out.float(), yb)
-        self._opt.zero_grad(set_to_none=True)
-        weight = self._loss_weight(len(idx), plan)
-        (loss * weight if weight != 1 else loss).backward()
-        loss_value = loss.item()  # float(loss) warns: the tensor requires grad
-        if not math.isfinite(loss_value):
+        try:
+            loss_value, out = self._precision.train_step(
+                self._net, xb, yb, self._criterion, self._opt, self._loss_weight(len(idx), plan)
+            )
+        except NonFiniteLoss as e:
             raise TrainingError(
-                f"the loss became {loss_value} at epoch {epoch + 1}, step {step + 1}: "
+                f"the loss became {e.value} at epoch {epoch + 1}, step {step + 1}: "
                 f"training diverged. Try a lower learning rate (now {cfg.lr:g}). "
                 "The last good checkpoint is kept."
-            )
-        self._opt.step()
+            ) from None
         with torch.no_grad():
             correct = int((out.argmax(1) == yb).sum())
         return loss_value, correct
@@ -293,14 +307,14 @@ class Trainer(RunControl):
             str(self.device),
         )
 
-    def _end_of_epoch(self, plan: _Plan, epoch: int, stats: _EpochStats, best: _Best) -> EpochEvent:
+    def _end_of_epoch(self, plan: _Plan, epoch: int, stats: _EpochStats, best: Best) -> EpochEvent:
         """Judges the saved weights (EMA) on validation, remembers the best, checkpoints."""
         cfg = self.config
         n_classes = len(plan.data.classes)
         train_loss = stats.loss / max(stats.n, 1)
         train_acc = stats.correct / max(stats.n, 1)
         judged = self._eval_model()
-        opts = dict(autocast=self._autocast, channels_last=cfg.channels_last, tta_flip=self._tta)
+        opts = dict(autocast=self._precision.dtype, channels_last=cfg.channels_last, tta_flip=self._tta)
         val_loss: float | None
         val_acc: float | None
         if len(plan.val_x):
@@ -325,7 +339,7 @@ class Trainer(RunControl):
             epochs_left * plan.steps_per_epoch * plan.batch_size / max(self._rate, 1e-9), is_best,
         )  # fmt: skip
 
-    def _finish(self, plan: _Plan, best: _Best) -> FinishedEvent:
+    def _finish(self, plan: _Plan, best: Best) -> FinishedEvent:
         """Loads the best epoch's weights, judges them on the test data, saves the model."""
         assert self.model is not None
         epochs_done = len(self.history)
@@ -334,16 +348,9 @@ class Trainer(RunControl):
         if best.epoch is not None:
             self.model.load_state_dict(best.state)
             if self.test_data is not None:
-                test = self.test_data
-                loss, acc, conf = self._evaluate(
-                    self.model, test.images, test.labels, len(plan.data.classes), tta_flip=self._tta
+                self.test_metrics = test_metrics(
+                    self.model, self.test_data, len(plan.data.classes), self._tta, self._evaluate
                 )
-                self.test_metrics = {
-                    "test_accuracy": acc,
-                    "test_loss": loss,
-                    "test_split": f"{test.name} test ({len(test)} images)",
-                    "test_per_class": per_class_accuracy(conf),
-                }
             if self.out is not None:
                 model_path = str(self.save(self.out, plan.n_train, plan.data))
         return FinishedEvent(
@@ -354,26 +361,7 @@ class Trainer(RunControl):
     def save(self, path: Path, n_train: int, data: Dataset) -> Path:
         """Writes the model (best epoch) with its card."""
         assert self.model is not None
-        last = self.history[-1] if self.history else {}
-        best_val = max((h["val_acc"] for h in self.history if h.get("val_acc") is not None), default=None)
-        metrics = {
-            "val_accuracy": best_val,
-            "val_split": f"{self.config.val_fraction:.0%} of the training data, seeded split",
-            "final_train_loss": last.get("train_loss"),
-            "epochs_trained": len(self.history),
-        }
-        metrics.update(self.test_metrics)
-        card = ModelCard(
-            name=path.stem,
-            arch=self.config.arch,
-            classes=list(data.classes),
-            input=data.spec,
-            dataset=f"{data.name} ({data.source})" if data.source else data.name,
-            train_samples=n_train,
-            command=self.command,
-            metrics=metrics,
-            recipe=self.config.to_dict(),
-        )
+        card = run_card(path, self.config, self.history, self.test_metrics, n_train, data, self.command)
         model = self.model.to(memory_format=torch.contiguous_format)
         return save_model(path, model, card)
 
@@ -404,7 +392,7 @@ class Trainer(RunControl):
 
     # --- checkpoints, devices ----------------------------------------------------
 
-    def _save_checkpoint(self, epoch_done: int, best: _Best) -> None:
+    def _save_checkpoint(self, epoch_done: int, best: Best) -> None:
         if self.checkpoint is None:
             return
         assert self.model is not None
@@ -414,34 +402,21 @@ class Trainer(RunControl):
             "ema": self._ema.module.state_dict() if self._ema is not None else {},
             "optimizer": self._opt.state_dict(),
             "scheduler": self._sched.state_dict(),
-            "best_acc": best.acc,
-            "best_epoch": -1 if best.epoch is None else best.epoch,
-            "best_state": best.state,
+            **best.to_checkpoint(),
             "history": self.history,
             "config": self.config.to_dict(),
+            "data": self._data_id,
         })  # fmt: skip
 
-    def _resume(self, plan: _Plan, best: _Best) -> int:
+    def _resume(self, plan: _Plan, best: Best) -> int:
         """Restores a checkpoint into the set-up run; returns the epoch to start from."""
-        assert self.model is not None and self.resume_from is not None
-        path = self.resume_from
-        state = read_checkpoint(path, self.config)
-        try:
-            self.model.load_state_dict(state["model"])
-            self._opt.load_state_dict(state["optimizer"])
-            self._sched.load_state_dict(state["scheduler"])
-            if self._ema is not None and state.get("ema"):
-                self._ema.restore(state["ema"], int(state["epoch"]) * plan.steps_per_epoch)
-        except (KeyError, RuntimeError, ValueError) as e:
-            raise TrainingError(f"{path}: checkpoint does not fit this model ({e})") from None
-        epoch = int(state["epoch"])
+        state = self._resume_state
+        assert self.model is not None and self.resume_from is not None and state is not None
+        restore_training(self.resume_from, state, self.model, self._opt, self._sched, self._ema, plan.steps_per_epoch)
         self.history = list(state.get("history", []))
-        best.acc = float(state.get("best_acc", -1.0))
-        be = int(state.get("best_epoch", -1))
-        best.epoch = None if be < 0 else be
-        best.state = state.get("best_state", {})
+        best.restore(state)
         self._move(self.device)
-        return epoch
+        return int(state["epoch"])
 
     def _move(self, device: torch.device) -> None:
         self.device = device
@@ -455,4 +430,4 @@ class Trainer(RunControl):
             self._ema.to(device)
         self._train_x = self._train_x.to(device)
         self._train_y = self._train_y.to(device)
-        self._autocast = autocast_dtype(device, self.config.precision)
+        self._precision = StepPrecision(device, autocast_dtype(device, self.config.precision))

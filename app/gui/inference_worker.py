@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from app.gui.explain_worker import ExplainWorker
+
 if TYPE_CHECKING:  # torch is imported in the worker thread, never at GUI start-up
     from app.core.predictor import Prediction, Predictor
 
@@ -200,6 +202,10 @@ class InferenceWorker(QObject):
         self.drop_pending()
         self.cancel_batch()
 
+    def predictor(self) -> Predictor | None:
+        """The loaded Predictor; only for objects living in the worker thread."""
+        return self._predictor
+
     def _new_job(self) -> tuple[int, threading.Event]:
         job, cancel = next(self._job_ids), threading.Event()
         with self._lock:
@@ -348,14 +354,17 @@ class InferenceWorker(QObject):
 
 
 class InferenceThread:
-    """Owns an InferenceWorker and the QThread it lives in; `shutdown()` joins it."""
+    """Owns an InferenceWorker, its ExplainWorker and the QThread they live in;
+    `shutdown()` joins it."""
 
     def __init__(self, device: str = "cpu") -> None:
         self.worker = InferenceWorker(device)
+        self.explainer = ExplainWorker(self.worker)  # same thread: one model, never shared
         self.thread = QThread()
         self.thread.setObjectName("inference")
-        self.worker.moveToThread(self.thread)
-        self.thread.finished.connect(self.worker.deleteLater)
+        for obj in (self.worker, self.explainer):
+            obj.moveToThread(self.thread)
+            self.thread.finished.connect(obj.deleteLater)
         self.thread.start()
         self._down = False
 
@@ -365,6 +374,7 @@ class InferenceThread:
             return
         self._down = True
         self.worker.stop()
+        self.explainer.drop_pending()
         self.thread.quit()
         self.thread.wait()
 

@@ -94,6 +94,7 @@ class ResultPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(14)
         layout.addLayout(head)
+        self._tools_at = layout.count()
         probs = QLabel("Probabilities")
         probs.setStyleSheet("color: #6b7280;")
         layout.addWidget(probs)
@@ -102,6 +103,12 @@ class ResultPanel(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.show_found(None)
         self.show_empty()
+
+    def add_tools(self, widget: QWidget) -> None:
+        """Puts a row of controls (e.g. "Show why") under the class and images."""
+        layout = self.layout()
+        assert isinstance(layout, QVBoxLayout)
+        layout.insertWidget(self._tools_at, widget)
 
     def set_classes(self, classes: list[str]) -> None:
         self.top_k.set_classes(classes)

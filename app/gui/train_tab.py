@@ -11,15 +11,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QFont
+from PySide6.QtCore import QSettings, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QPlainTextEdit,
-    QProgressBar,
     QPushButton,
     QSizePolicy,
     QVBoxLayout,
@@ -27,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.config import TrainingError
+from app.core.evaluation_run import run_source
 from app.core.events import EpochEvent, FinishedEvent, StateEvent, StepEvent, TrainState
 from app.core.formatting import format_duration
 from app.core.recipes import recipe_of
@@ -36,6 +34,9 @@ from app.gui.device_selector import DeviceSelector
 from app.gui.message_banner import MessageBanner
 from app.gui.settings import AppSettings
 from app.gui.train_form import TrainForm
+from app.gui.train_log import TrainLog
+from app.gui.train_progress import TrainProgress
+from app.gui.trained_model_box import TrainedModelBox, result_summary
 from app.gui.trainer_thread import TrainerThread, gui_training_threads
 
 
@@ -64,8 +65,11 @@ class TrainTab(QWidget):
         model_saved(str): path of a newly written model (.safetensors).
         use_model_requested(str): the user wants to classify with this model.
         running_changed(bool): a training thread started (True) or ended (False).
+        cell_opened(object, int, int): a confusion cell was clicked after a model was
+            saved: EvalSource (the model on the run's validation split), true, predicted.
     """
 
+    cell_opened = Signal(object, int, int)
     model_saved = Signal(str)
     use_model_requested = Signal(str)
     running_changed = Signal(bool)
@@ -78,6 +82,8 @@ class TrainTab(QWidget):
         self._latest: TrainerThread | None = None  # the run whose events are shown
         self._classes: list[str] = []
         self._last_model: str | None = None
+        self._run: tuple = ()  # (DataRequest, TrainConfig) of the run shown
+        self._cell_source = None  # EvalSource of the saved model: what a cell click opens
         self._paused = False
         self._stopping = False
 
@@ -96,17 +102,14 @@ class TrainTab(QWidget):
         self.resume_ckpt_button.setToolTip(
             "Continue an interrupted run from its .ckpt file (same settings as that run)"
         )
-        self.use_button = QPushButton("Use for classification", objectName="useModelButton")
-        self.use_button.setEnabled(False)
-        self.model_label = QLabel("No model trained yet", objectName="modelLabel", wordWrap=True)
-        self.model_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.model_label.setForegroundRole(self.model_label.foregroundRole())
+        self.result_box = TrainedModelBox()
+        self.use_button = self.result_box.use_button
+        self.result_box.use_model_requested.connect(self.use_model_requested)
 
         self.start_button.clicked.connect(lambda: self.start_training())
         self.pause_button.clicked.connect(self._toggle_pause)
         self.stop_button.clicked.connect(self.stop_training)
         self.resume_ckpt_button.clicked.connect(self._choose_checkpoint)
-        self.use_button.clicked.connect(self._use_model)
         self.form.validity_changed.connect(lambda _err: self._update_controls())
 
         settings_box = QGroupBox("Run settings")
@@ -119,11 +122,6 @@ class TrainTab(QWidget):
         buttons.addWidget(self.start_button, 2)
         buttons.addWidget(self.pause_button, 1)
         buttons.addWidget(self.stop_button, 1)
-        model_box = QGroupBox("Trained model")
-        ml = QVBoxLayout(model_box)
-        ml.addWidget(self.model_label)
-        ml.addWidget(self.use_button)
-
         left = QWidget()
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
@@ -131,7 +129,7 @@ class TrainTab(QWidget):
         ll.addWidget(device_box)
         ll.addLayout(buttons)
         ll.addWidget(self.resume_ckpt_button)
-        ll.addWidget(model_box)
+        ll.addWidget(self.result_box)
         ll.addStretch(1)
         left.setFixedWidth(360)
 
@@ -143,11 +141,7 @@ class TrainTab(QWidget):
         self.problem_banner.action.show()
         self.problem_banner.action.clicked.connect(self._switch_to_cpu_and_resume)
 
-        self.progress = QProgressBar(objectName="trainProgress")
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.progress.setFormat("idle")
-        self.progress.setTextVisible(True)
+        self.progress = TrainProgress()
         self.status_label = QLabel("Ready", objectName="trainStatus")
         from app.gui.training_plots import TrainingPlots  # pyqtgraph import is slowish
 
@@ -155,13 +149,8 @@ class TrainTab(QWidget):
         self.loss_plot = self.plots.loss_plot
         self.accuracy_plot = self.plots.accuracy_plot
         self.confusion = ConfusionView()
-        self.log = QPlainTextEdit(objectName="trainLog", readOnly=True)
-        self.log.setMaximumBlockCount(2000)
-        mono = QFont("monospace")
-        mono.setStyleHint(QFont.StyleHint.TypeWriter)
-        mono.setPointSizeF(max(7.0, self.font().pointSizeF() * 0.9))
-        self.log.setFont(mono)
-        self.log.setPlaceholderText("Training log")
+        self.confusion.cell_clicked.connect(self._open_cell)
+        self.log = TrainLog()
 
         bottom = QHBoxLayout()
         bottom.addWidget(self.confusion, 1)
@@ -229,11 +218,11 @@ class TrainTab(QWidget):
             out = unique_model_path(user_models_dir(), stem)
         self.plots.clear()
         self.confusion.clear()
+        self._run, self._cell_source = (request, config), None
         self._classes = []
         self._paused = False
         self._stopping = False
-        self.progress.setRange(0, 0)  # busy while the data loads
-        self.progress.setFormat("loading data…")
+        self.progress.show_loading()
         self._log(f"run: {config.arch}, {config.epochs} epochs, batch {config.batch_size}, lr {config.lr:g}, "
                   f"augment {(recipe_of(config) or 'custom') if config.augment else 'off'}, "
                   f"val {config.val_fraction:.0%}, "
@@ -290,11 +279,7 @@ class TrainTab(QWidget):
             return
         self.plots.add_steps(events)
         ev: StepEvent = events[-1]
-        self.progress.setRange(0, ev.total_steps)
-        self.progress.setValue(ev.global_step + 1)
-        self.progress.setFormat(
-            f"epoch {ev.epoch + 1} · %p% · {ev.images_per_s:,.0f} img/s · ETA {format_duration(ev.eta_s)}"
-        )
+        self.progress.show_step(ev)
         if not self._paused and not self._stopping:
             self.status_label.setText(
                 f"Epoch {ev.epoch + 1}, step {ev.step + 1}/{ev.steps_per_epoch} · loss {ev.loss:.3f} · "
@@ -328,19 +313,25 @@ class TrainTab(QWidget):
         self._update_controls()
 
     def _on_training_finished(self, ev: FinishedEvent) -> None:
-        acc = "" if ev.best_val_acc is None else f", best accuracy {ev.best_val_acc:.2%} (epoch {ev.best_epoch + 1})"
+        acc = result_summary(ev)
         self._log(f"{ev.status.value} after {ev.epochs_done} epoch(s) in {format_duration(ev.elapsed_s)}{acc}")
+        self.result_box.show_result(ev)
         if ev.model_path:
             self._last_model = ev.model_path
+            self._cell_source = run_source(ev.model_path, *self._run) if self._run else None
             name = Path(ev.model_path).name
-            self.model_label.setText(f"<b>{name}</b><br>{ev.status.value}{acc}")
-            self.model_label.setToolTip(ev.model_path)
             self._log(f"saved {ev.model_path}")
             self.status_label.setText(f"Saved {name}")
             self.model_saved.emit(ev.model_path)
         else:
             self.status_label.setText("Stopped before the first epoch ended: no model saved")
-        self.progress.setFormat(f"{ev.status.value} · {format_duration(ev.elapsed_s)}")
+        self.progress.show_finished(ev)
+
+    def _open_cell(self, true: int, predicted: int) -> None:
+        if self._cell_source is None:
+            self.status_label.setText("A cell's images open once the run has saved a model")
+            return
+        self.cell_opened.emit(self._cell_source, true, predicted)
 
     def _on_failed(self, message: str) -> None:
         self._show_error(message)
@@ -352,9 +343,8 @@ class TrainTab(QWidget):
         self._thread = None
         t.deleteLater()
         self._paused = self._stopping = False
-        if self.progress.maximum() == 0:  # never left the loading state
-            self.progress.setRange(0, 1)
-            self.progress.setFormat("idle")
+        if self.progress.is_loading():  # the run ended before its first step
+            self.progress.show_idle()
         self.problem_banner.hide()
         self._update_controls()
         self.running_changed.emit(False)
@@ -390,10 +380,6 @@ class TrainTab(QWidget):
         if path:
             self.start_training(resume=path)
 
-    def _use_model(self) -> None:
-        if self._last_model:
-            self.use_model_requested.emit(self._last_model)
-
     # --- helpers -----------------------------------------------------------------------------
 
     def _show_error(self, message: str) -> None:
@@ -401,7 +387,7 @@ class TrainTab(QWidget):
         self._log(f"error: {message}")
 
     def _log(self, line: str) -> None:
-        self.log.appendPlainText(f"[{time.strftime('%H:%M:%S')}] {line}")
+        self.log.add(line)
 
     def _update_controls(self) -> None:
         running = self._thread is not None
@@ -411,4 +397,3 @@ class TrainTab(QWidget):
         self.pause_button.setText("Resume" if self._paused else "Pause")
         self.stop_button.setEnabled(running and not self._stopping)
         self.form.set_locked(running)
-        self.use_button.setEnabled(self._last_model is not None)

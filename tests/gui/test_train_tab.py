@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -254,43 +253,24 @@ def test_unique_model_path(tmp_path):
     assert unique_model_path(tmp_path, "mnist-resnet").name == "mnist-resnet-2.safetensors"
 
 
-def _max_heartbeat_gap(qtbot, until, timeout_ms: int = TIMEOUT_MS) -> tuple[float, int]:
-    """Runs a 10 ms QTimer until `until` is emitted (or, with a number, for that many
-    ms); returns (largest gap between beats in s, beats)."""
-    gaps: list[float] = []
-    last = [0.0]
-
-    def beat() -> None:
-        now = time.perf_counter()
-        if last[0]:
-            gaps.append(now - last[0])
-        last[0] = now
-
-    heartbeat = QTimer()
-    heartbeat.setTimerType(Qt.TimerType.PreciseTimer)
-    heartbeat.timeout.connect(beat)
-    heartbeat.start(10)
-    if isinstance(until, int):
-        qtbot.wait(until)
-    else:
-        with qtbot.waitSignal(until, timeout=timeout_ms, check_params_cb=lambda r: not r):
-            pass
-    heartbeat.stop()
-    return max(gaps, default=0.0), len(gaps)
-
-
-def test_event_loop_stays_responsive_while_training(qtbot, tab, mnist_dir, warm_torch):
-    """A 10 ms heartbeat never waits more than 100 ms while the trainer runs."""
+def test_event_loop_keeps_running_while_training(qtbot, tab, mnist_dir, warm_torch):
+    """The GUI thread keeps handling timers while the trainer runs, and sees the progress
+    move between the first and the last step. (How long it may stall is a speed target:
+    bench/gui_responsiveness.py.)"""
     fill_quick_run(tab, mnist_dir, epochs=2)
-    baseline, _ = _max_heartbeat_gap(qtbot, 500)
-    if baseline > 0.05:
-        pytest.skip(f"machine too busy to judge: an idle event loop already stalls {baseline * 1000:.0f} ms")
+    seen: list[tuple[int, int]] = []
+    heartbeat = QTimer()
+    heartbeat.timeout.connect(lambda: seen.append((tab.progress.value(), tab.progress.maximum())))
     assert tab.start_training()
-    # Measure from the first step: building the model is a one-off start-up cost.
     qtbot.waitSignal(tab.plots.updated, timeout=TIMEOUT_MS).wait()
-    worst, beats = _max_heartbeat_gap(qtbot, tab.running_changed)
-    assert beats > 20
-    assert worst < 0.100, f"event loop stalled {worst * 1000:.0f} ms"
+    heartbeat.start(10)
+    with qtbot.waitSignal(tab.running_changed, timeout=TIMEOUT_MS, check_params_cb=lambda r: not r):
+        pass
+    heartbeat.stop()
+    assert len(seen) >= 3, "no timer ran on the GUI thread while training"
+    values = [v for v, _ in seen]
+    assert len(set(values)) >= 2, f"the progress bar did not move while training: {sorted(set(values))}"
+    assert values[-1] == seen[-1][1]  # and ended full
 
 
 def test_shutdown_keeps_the_checkpoint_and_resume_continues(qtbot, tab, mnist_dir, warm_torch):
