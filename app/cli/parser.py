@@ -85,6 +85,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", default=None, help="continue from this checkpoint")
     t.add_argument("--eval-test", action="store_true", help="after training, report accuracy on the test split in the card")
     t.add_argument(
+        "--init", default=None, metavar="MODEL",
+        help="fine-tune this model on --dataset (a folder, one subfolder a class: its classes are matched "
+        "by name, new ones extend the model); the recipe's defaults are then those of a short fine-tune",
+    )  # fmt: skip
+    t.add_argument(
+        "--replay", default=None, metavar="mnist|fashion-mnist|DIR",
+        help="with --init: mix the base model's training data into the run so nothing is forgotten",
+    )  # fmt: skip
+    t.add_argument("--replay-dir", default=None, metavar="IDX_DIR", help="folder with the replayed IDX files (default: searched)")
+    t.add_argument(
         "--nproc", type=int, default=1,
         help="train in N processes on this machine (torchrun's launcher, DDP; same global batch and lr). "
         "For several machines start the same command with torchrun, see the README",

@@ -44,6 +44,10 @@ class TrainConfig:
     # torch state under another run.
     threads: int = 0
     limit: int = 0  # use only the first N training samples (quick runs); 0 = all
+    # Fine-tunes (`--init MODEL`, app.core.finetune); ignored by runs from scratch.
+    train_last_stages: int = 0  # only the last N residual stages (+ the head) learn; 0 = all
+    replay_size: int = 4000  # images of the base's training data mixed into the examples
+    personal_share: float = 0.25  # share of each epoch that is the user's examples (repeated)
 
     def validate(self) -> None:
         """Raises TrainingError naming the first setting that is out of range."""
@@ -64,6 +68,9 @@ class TrainConfig:
             (0 <= self.threads <= MAX_THREADS, f"threads must be 0 (torch's default) to {MAX_THREADS}, not {self.threads}"),
             (0 <= self.seed <= MAX_SEED, f"seed must be a whole number from 0 to {MAX_SEED}, not {self.seed}"),
             (0 <= self.ema_decay < 1, "EMA decay must be in [0, 1)"),
+            (0 <= self.train_last_stages <= 10, "train_last_stages must be 0..10"),
+            (0 <= self.replay_size <= 10**7, "replay size must be >= 0"),
+            (0 < self.personal_share <= 1, "personal share must be in (0, 1]"),
         ]
         for ok, msg in checks:
             if not ok:

@@ -53,8 +53,8 @@ class ClassMetricsTable(QTableWidget):
                     item.setData(Qt.ItemDataRole.UserRole, i)
                 elif isinstance(v, int):
                     item.setData(Qt.ItemDataRole.DisplayRole, v)
-                else:
-                    item.setData(Qt.ItemDataRole.DisplayRole, round(float(v), 3))
+                else:  # same-width text sorts as the number does
+                    item.setText(f"{float(v):.3f}")
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.setItem(i, j, item)
         self.setSortingEnabled(True)
@@ -64,6 +64,6 @@ class ClassMetricsTable(QTableWidget):
         """The rows as shown: (class, precision, recall, F1, images)."""
         out = []
         for r in range(self.rowCount()):
-            cells = [self.item(r, c).data(Qt.ItemDataRole.DisplayRole) for c in range(len(COLUMNS))]
-            out.append(tuple(cells))
+            name, p, rc, f1, n = (self.item(r, c).data(Qt.ItemDataRole.DisplayRole) for c in range(len(COLUMNS)))
+            out.append((name, float(p), float(rc), float(f1), int(n)))
         return out
