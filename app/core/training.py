@@ -39,7 +39,6 @@ from app.core.data import Dataset
 from app.core.devices import autocast_dtype, is_device_failure, resolve_device
 from app.core.ema import WeightEMA
 from app.core.evaluation import evaluate, per_class_accuracy
-from app.core.exposure import OUTLIER, OutlierExposureLoss, outlier_pool, step_outliers
 from app.core.events import (
     EpochEvent,
     Event,
@@ -49,6 +48,7 @@ from app.core.events import (
     StepEvent,
     TrainState,
 )
+from app.core.exposure import OUTLIER, OutlierExposureLoss, outlier_pool, step_outliers
 from app.core.fileio import check_writable
 from app.core.modelcard import ModelCard
 from app.core.modelio import save_model
