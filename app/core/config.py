@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, fields, replace
 
 PRECISIONS = ("auto", "fp32", "bf16")
 ANNEALS = ("cos", "linear")
+MAX_SEED = 2**32 - 1  # every generator is seeded from seed*1000+epoch or a hash: well in range
+MAX_THREADS = 1024
 
 
 class TrainingError(Exception):
@@ -46,6 +48,10 @@ class TrainConfig:
     # torch state under another run.
     threads: int = 0
     limit: int = 0  # use only the first N training samples (quick runs); 0 = all
+    # Fine-tunes (`--init MODEL`, app.core.finetune); ignored by runs from scratch.
+    train_last_stages: int = 0  # only the last N residual stages (+ the head) learn; 0 = all
+    replay_size: int = 4000  # images of the base's training data mixed into the examples
+    personal_share: float = 0.25  # share of each epoch that is the user's examples (repeated)
 
     def validate(self) -> None:
         """Raises TrainingError naming the first setting that is out of range."""
@@ -65,7 +71,12 @@ class TrainConfig:
             (self.anneal in ANNEALS, f"anneal must be one of {', '.join(ANNEALS)}, not {self.anneal!r}"),
             (0 <= self.warmup_fraction < 1, f"warmup fraction must be in [0, 1), not {self.warmup_fraction}"),
             (self.limit >= 0, "limit must be >= 0"),
+            (0 <= self.threads <= MAX_THREADS, f"threads must be 0 (torch's default) to {MAX_THREADS}, not {self.threads}"),
+            (0 <= self.seed <= MAX_SEED, f"seed must be a whole number from 0 to {MAX_SEED}, not {self.seed}"),
             (0 <= self.ema_decay < 1, "EMA decay must be in [0, 1)"),
+            (0 <= self.train_last_stages <= 10, "train_last_stages must be 0..10"),
+            (0 <= self.replay_size <= 10**7, "replay size must be >= 0"),
+            (0 < self.personal_share <= 1, "personal share must be in (0, 1]"),
         ]
         for ok, msg in checks:
             if not ok:

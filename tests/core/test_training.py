@@ -76,6 +76,11 @@ def test_tiny_run_reports_progress_and_writes_model_card_and_checkpoint(tmp_path
     assert card.metrics["epochs_trained"] == 2 and card.recipe["seed"] == 0
     ckpt = torch.load(out.with_suffix(".ckpt"), weights_only=True)
     assert ckpt["epoch"] == 2 and len(ckpt["history"]) == 2
+    # Calibrated on its own 24 validation images at the end: the card and the event say so.
+    assert card.temperature == pytest.approx(finished.temperature) and 0.05 <= card.temperature <= 20
+    assert card.abstain["score"] == "energy" and card.abstain["n_val"] == 24 * 6
+    assert card.metrics["val_ece"] == pytest.approx(finished.val_ece)
+    assert finished.val_ece_uncalibrated == pytest.approx(card.metrics["val_ece_uncalibrated"])
 
 
 def test_saved_model_is_the_best_validation_epoch(tmp_path, data):
@@ -122,6 +127,8 @@ def test_a_run_without_validation_judges_on_training_data(tmp_path, data):
     epoch = next(e for e in events if isinstance(e, EpochEvent))
     assert epoch.val_acc is None and sum(map(sum, epoch.confusion)) == 240
     assert events[-1].model_path is not None
+    # Nothing held out to calibrate on: the card says so rather than guessing.
+    assert events[-1].temperature is None and load_model(tmp_path / "m")[1].temperature is None
 
 
 def test_limit_trains_on_a_subset(tmp_path, data):
