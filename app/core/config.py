@@ -38,6 +38,9 @@ class TrainConfig:
     elastic: float = 1.0  # smooth elastic warp amplitude, px (Simard et al. 2003); 0 = off
     hflip: bool = False  # random horizontal mirror: clothing and photos, never digits
     ema_decay: float = 0.998  # EMA of weights, used for eval and saving (+0.16% on MNIST 5k); 0 = off
+    # Weight of the outlier-exposure loss (app.core.exposure): each step also shows as many
+    # synthetic non-class images with a uniform target; 0 = off (it doubles a step's work).
+    outlier_exposure: float = 0.0
     val_fraction: float = 0.1  # carved out of the training data for checkpoint choice
     seed: int = 0  # model init, data split, shuffling and augmentation all derive from it
     device: str = "auto"
@@ -74,6 +77,7 @@ class TrainConfig:
             (0 <= self.threads <= MAX_THREADS, f"threads must be 0 (torch's default) to {MAX_THREADS}, not {self.threads}"),
             (0 <= self.seed <= MAX_SEED, f"seed must be a whole number from 0 to {MAX_SEED}, not {self.seed}"),
             (0 <= self.ema_decay < 1, "EMA decay must be in [0, 1)"),
+            (0 <= self.outlier_exposure <= 10, f"outlier exposure must be 0..10, not {self.outlier_exposure}"),
             (0 <= self.train_last_stages <= 10, "train_last_stages must be 0..10"),
             (0 <= self.replay_size <= 10**7, "replay size must be >= 0"),
             (0 < self.personal_share <= 1, "personal share must be in (0, 1]"),

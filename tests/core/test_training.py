@@ -476,3 +476,31 @@ def test_evaluate_now_judges_the_saved_weights_without_touching_the_run(data):
             without = evaluate(ema, data.images, data.labels, 10)
             assert loss == pytest.approx(with_tta[0], rel=1e-4)
             assert trainer.evaluate_now(data, tta_flip=False)[0] == pytest.approx(without[0], rel=1e-4)
+
+
+def test_outlier_exposure_trains_on_as_many_synthetic_outliers_and_is_reproducible(tmp_path, data, monkeypatch):
+    """With outlier exposure every step sees one synthetic outlier per image with a
+    uniform target; the accuracy counts the real images only, and the run is seeded."""
+    from app.core import exposure
+
+    seen = []
+    real = exposure.OutlierExposureLoss.forward
+
+    def spy(self, logits, labels):
+        seen.append((len(labels), int((labels == exposure.OUTLIER).sum())))
+        return real(self, logits, labels)
+
+    monkeypatch.setattr(exposure.OutlierExposureLoss, "forward", spy)
+    monkeypatch.setattr(exposure, "POOL_MAX", 40)  # a small pool: drawing one costs ~15 ms
+    cfg = with_overrides(TINY, epochs=1, outlier_exposure=0.5)
+    a = Trainer(cfg, data, out=tmp_path / "a.safetensors")
+    events = run_all(a)
+    assert len(a._outliers) == 40 and seen and all(n == 64 and k == 32 for n, k in seen)
+    steps = [e for e in events if isinstance(e, StepEvent)]
+    assert all(torch.isfinite(torch.tensor(s.loss)) for s in steps)
+    epoch = next(e for e in events if isinstance(e, EpochEvent))
+    assert 0 <= epoch.train_acc <= 1
+    run_all(Trainer(cfg, data, out=tmp_path / "b.safetensors"))
+    wa, wb = weights(tmp_path / "a.safetensors"), weights(tmp_path / "b.safetensors")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert load_model(tmp_path / "a.safetensors")[1].recipe["outlier_exposure"] == 0.5
