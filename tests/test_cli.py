@@ -309,6 +309,20 @@ def test_shipped_model_is_over_99_percent_on_the_mnist_test_split(capsys):
 
 
 @needs_mnist
+def test_evaluate_reports_calibration_and_draws_a_reliability_diagram(model_file, tmp_path, capsys):
+    png = tmp_path / "out" / "reliability.png"
+    png.parent.mkdir()
+    argv = ["evaluate", "--model", str(model_file), "--data-dir", str(MNIST_DIR), "--split", "train", "--json"]
+    assert main([*argv, "--reliability", str(png)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert 0 <= result["ece"] <= 1 and result["nll"] > 0 and result["calibrated"] is False
+    assert Image.open(png).size[0] >= 400
+    (tmp_path / "a-file").write_text("not a folder")
+    assert main([*argv, "--reliability", str(tmp_path / "a-file" / "r.png")]) == 1
+    assert "cannot write the reliability diagram" in capsys.readouterr().err
+
+
+@needs_mnist
 def test_evaluate_a_model_with_other_classes_is_refused(tmp_path, capsys):
     path = write_model(tmp_path / "pets", classes=["cat", "dog"])
     assert main(["evaluate", "--model", str(path), "--data-dir", str(MNIST_DIR)]) == 1

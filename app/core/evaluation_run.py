@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from app.core.config import TrainConfig
-from app.core.data import Dataset
+from app.core.data import DataError, Dataset
 from app.core.datarequest import DataRequest
 from app.core.explain import explain
 from app.core.mistakes import SampleScores, score_samples
@@ -47,6 +47,11 @@ class EvalSource:
         return f"{name}, {part}"
 
 
+def _names(classes: list[str]) -> str:
+    shown = ", ".join(classes[:4])
+    return f"{len(classes)} classes ({shown}{', ...' if len(classes) > 4 else ''})"
+
+
 def run_source(model: str, data: DataRequest, config: TrainConfig) -> EvalSource:
     """A training run's model on the images its confusion matrix counts: the part of
     the training data held out, or the data it trained on when none was."""
@@ -64,6 +69,11 @@ def load_source(source: EvalSource, device: str = "cpu") -> tuple[Predictor, Dat
     card = predictor.card
     split = "train" if source.split == "validation" else source.split
     data = source.data.load(split, spec=card.input, classes=list(card.classes))
+    if list(data.classes) != list(card.classes):  # a digit model on Fashion-MNIST
+        raise DataError(
+            f"the model knows {_names(card.classes)}, {data.name} has {_names(data.classes)}: "
+            "choose data with the model's classes"
+        )
     if source.split == "validation" and source.run is not None:
         data, train_idx, val_idx = training_split(data, source.run)
         data = data.subset(val_idx if len(val_idx) else train_idx)

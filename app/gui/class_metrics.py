@@ -32,7 +32,7 @@ class ClassMetricsTable(QTableWidget):
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.verticalHeader().hide()
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.horizontalHeader().setStretchLastSection(True)
+        self.horizontalHeader().setStretchLastSection(False)
         self.setToolTip("precision: of the images given this answer, how many were right; "
                         "recall: of this class's images, how many were found")  # fmt: skip
         self.cellDoubleClicked.connect(lambda r, _c: self.class_chosen.emit(int(self.item(r, 0).data(Qt.ItemDataRole.UserRole))))
@@ -53,16 +53,17 @@ class ClassMetricsTable(QTableWidget):
                     item.setData(Qt.ItemDataRole.UserRole, i)
                 elif isinstance(v, int):
                     item.setData(Qt.ItemDataRole.DisplayRole, v)
-                else:
-                    item.setData(Qt.ItemDataRole.DisplayRole, round(float(v), 3))
+                else:  # same-width text sorts as the number does
+                    item.setText(f"{float(v):.3f}")
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.setItem(i, j, item)
         self.setSortingEnabled(True)
+        self.sortItems(0, Qt.SortOrder.AscendingOrder)
 
     def values(self) -> list[tuple[str, float, float, float, int]]:
         """The rows as shown: (class, precision, recall, F1, images)."""
         out = []
         for r in range(self.rowCount()):
-            cells = [self.item(r, c).data(Qt.ItemDataRole.DisplayRole) for c in range(len(COLUMNS))]
-            out.append(tuple(cells))
+            name, p, rc, f1, n = (self.item(r, c).data(Qt.ItemDataRole.DisplayRole) for c in range(len(COLUMNS)))
+            out.append((name, float(p), float(rc), float(f1), int(n)))
         return out

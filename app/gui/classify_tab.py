@@ -26,7 +26,7 @@ from app.gui.explain_view import ExplainPanel
 from app.gui.inference_worker import BatchItem, InferenceThread
 from app.gui.message_banner import MessageBanner
 from app.gui.qt_image import array_to_qimage
-from app.gui.result_panel import HINT, ResultPanel
+from app.gui.result_panel import HINT, ResultPanel, _sentence
 from app.gui.settings import DEFAULTS
 
 CARD = "#card { background: palette(base); border: 1px solid #d9dee5; border-radius: 10px; }"
@@ -51,7 +51,13 @@ def _item_summary(item: BatchItem) -> str:
         return f"Error: {item.error}"
     if item.label is None:
         return item.note or "nothing to classify"
-    summary = f"Looks like {item.label} ({item.confidence:.1%} confident)"
+    p = item.prediction
+    if p is not None and p.verdict == "unsure":
+        summary = _sentence(p.verdict_message) + " (" + ", ".join(f"{lbl} {q:.1%}" for lbl, q in p.top_k[:2]) + ")"
+    elif p is not None and p.verdict == "foreign":
+        summary = f"{_sentence(p.verdict_message)} (closest: {item.label}, {item.confidence:.1%})"
+    else:
+        summary = f"Looks like {item.label} ({item.confidence:.1%} confident)"
     return f"{summary}; {item.note}" if item.note else summary
 
 

@@ -51,6 +51,7 @@ class ExplainPanel(QWidget):
         self._source: ExplainRequest | None = None  # what is shown: image/path, clean
         self._found_plain = None  # the found-image view's own picture, restored when off
         self._next_id = 0
+        self._valid_from = 1  # answers with smaller ids are for something no longer shown
         self._shown_id = 0
 
         self.toggle = QCheckBox("Show why")
@@ -98,7 +99,7 @@ class ExplainPanel(QWidget):
         if empty:
             self._clear_pictures()
             self._set_target(None)
-            self._next_id += 1  # an answer for the old drawing is stale
+            self._invalidate()  # an answer for the old drawing is stale
         self._request()
 
     def show_image(self, image: np.ndarray | None, path: str, found) -> None:
@@ -106,9 +107,9 @@ class ExplainPanel(QWidget):
         `found`: the found-image view's own picture (QImage or None)."""
         self._canvas.set_heat(None)
         self._found_plain = found
+        self._invalidate()  # the previous image's answers must not land on this one
         self._source = ExplainRequest(0, image, path=path) if (image is not None or path) else None
         if self._source is None:  # an unreadable file: nothing to explain
-            self._next_id += 1
             self._result.model_input.set_overlay(None)
             self.caption.setText(ON_HINT if self.toggle.isChecked() else OFF_HINT)
         self._request()
@@ -139,7 +140,7 @@ class ExplainPanel(QWidget):
             self._request()
             return
         self._explainer.drop_pending()
-        self._next_id += 1  # answers still on their way are stale
+        self._invalidate()  # answers still on their way are stale
         self._clear_pictures()
         self._set_target(None)
         self.caption.setText(OFF_HINT)
@@ -154,8 +155,14 @@ class ExplainPanel(QWidget):
             self._next_id, image, s.path, s.clean, self._target, self.method.currentData(),
         ))  # fmt: skip
 
+    def _invalidate(self) -> None:
+        self._valid_from = self._next_id + 1
+
     def _fresh(self, request_id: int) -> bool:
-        return self.toggle.isChecked() and request_id == self._next_id
+        # Any answer newer than the one shown, as live prediction does: while requests
+        # come faster than answers (a class clicked every 60 ms, live drawing), each
+        # answer still shows; its caption says which class it explains.
+        return self.toggle.isChecked() and request_id >= self._valid_from and request_id > self._shown_id
 
     def _on_ready(self, request_id: int, views) -> None:
         if not self._fresh(request_id):
@@ -172,6 +179,7 @@ class ExplainPanel(QWidget):
     def _on_failed(self, request_id: int, message: str) -> None:
         if not self._fresh(request_id):
             return
+        self._shown_id = request_id
         self._clear_pictures()
         self.caption.setText(f"Nothing to explain: {message}")
         self.explanation_shown.emit(request_id)

@@ -40,6 +40,7 @@ class GalleryModel(QAbstractListModel):
         super().__init__()
         self._outcome = None
         self._rows = np.zeros(0, np.int64)
+        self._captions: list[str] = []
         self._saliency: dict[int, np.ndarray] = {}
         self._cache: dict[tuple[int, bool], QPixmap] = {}
         self.show_saliency = False
@@ -47,6 +48,7 @@ class GalleryModel(QAbstractListModel):
     def set_rows(self, outcome, rows: np.ndarray) -> None:
         self.beginResetModel()
         self._outcome, self._rows = outcome, np.asarray(rows, np.int64)
+        self._captions = self._make_captions()
         self._saliency.clear()
         self._cache.clear()
         self.endResetModel()
@@ -78,11 +80,20 @@ class GalleryModel(QAbstractListModel):
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802, B008
         return 0 if parent.isValid() else len(self._rows)
 
-    def caption(self, row: int) -> str:
-        o, i = self._outcome, self.image_index(row)
+    def _make_captions(self) -> list[str]:
+        # Once per cell, vectorised: SampleScores' properties compute over the whole set,
+        # far too slow to call from data(), which the view calls many times per item.
+        if self._outcome is None or not self._rows.size:
+            return []
+        o, r = self._outcome, self._rows
         s = o.scores
-        return (f"true {o.classes[s.labels[i]]} → {o.classes[s.predicted[i]]}\n"
-                f"{s.confidence[i]:.0%} sure · loss {s.loss[i]:.2f}")  # fmt: skip
+        true, pred = s.labels[r], s.predicted[r]
+        conf, loss = s.confidence[r], s.loss[r]
+        return [f"true {o.classes[t]} → {o.classes[p]}\n{c:.0%} sure · loss {v:.2f}"
+                for t, p, c, v in zip(true, pred, conf, loss)]  # fmt: skip
+
+    def caption(self, row: int) -> str:
+        return self._captions[row]
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid() or self._outcome is None:

@@ -36,7 +36,7 @@ from app.gui.settings import AppSettings
 from app.gui.train_form import TrainForm
 from app.gui.train_log import TrainLog
 from app.gui.train_progress import TrainProgress
-from app.gui.trained_model_box import TrainedModelBox, result_summary
+from app.gui.trained_model_box import TrainedModelBox, calibration_summary, result_summary
 from app.gui.trainer_thread import TrainerThread, gui_training_threads
 
 
@@ -321,6 +321,8 @@ class TrainTab(QWidget):
             self._cell_source = run_source(ev.model_path, *self._run) if self._run else None
             name = Path(ev.model_path).name
             self._log(f"saved {ev.model_path}")
+            if calibration_summary(ev):
+                self._log(f"{calibration_summary(ev)}, temperature {ev.temperature:.3g}")
             self.status_label.setText(f"Saved {name}")
             self.model_saved.emit(ev.model_path)
         else:

@@ -87,3 +87,13 @@ def test_saliency_thumbnails_are_coloured_pictures_per_image(folder_source):
     predictor, data = load_source(folder_source)
     pics = saliency_thumbnails(predictor, data.images[:3], [0, 1, 2], zoom=3)
     assert [p.shape for p in pics] == [(84, 84, 3)] * 3 and all(p.dtype == np.uint8 for p in pics)
+
+
+def test_a_model_on_data_with_other_classes_is_refused_readably(tmp_path):
+    from app.core.data import DataError, default_data_dir
+
+    if default_data_dir("fashion-mnist") is None:
+        pytest.skip("Fashion-MNIST not installed (Debian dataset-fashion-mnist)")
+    model = write_model(tmp_path / "digits.safetensors")  # classes 0..9
+    with pytest.raises(DataError, match=r"model knows 10 classes \(0, 1, 2, 3, ...\).*T-shirt"):
+        load_source(EvalSource(str(model), DataRequest("fashion-mnist")))

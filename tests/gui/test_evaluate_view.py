@@ -54,6 +54,11 @@ def test_an_evaluation_fills_the_matrix_metrics_and_suspects(view, qtbot, source
     assert out is not None and sum(map(sum, view.confusion.matrix())) == 15
     assert [r[0] for r in sorted(view.metrics.values())] == list("abc")
     assert all(r[4] == 5 for r in view.metrics.values())
+    from app.core.mistakes import precision_recall_f1
+
+    _, recall, f1 = precision_recall_f1(out.scores.confusion())
+    assert [r[2] for r in view.metrics.values()] == pytest.approx(recall, abs=5e-4)
+    assert [r[3] for r in view.metrics.values()] == pytest.approx(f1, abs=5e-4)
     losses = [s.score for s in view.suspects.suspects()]
     assert len(losses) == 15 and losses == sorted(losses, reverse=True)
     assert "right on 15 images" in view.summary.text()
