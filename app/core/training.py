@@ -219,7 +219,7 @@ class Trainer(RunControl):
         )  # fmt: skip
         self._sched = torch.optim.lr_scheduler.OneCycleLR(
             self._opt, max_lr=cfg.lr, total_steps=steps * cfg.epochs, pct_start=cfg.warmup_fraction,
-            div_factor=20.0, final_div_factor=200.0,
+            div_factor=20.0, final_div_factor=200.0, anneal_strategy=cfg.anneal,
         )  # fmt: skip
         self._criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
         self._outliers = None

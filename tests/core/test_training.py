@@ -367,6 +367,8 @@ def test_disk_full_while_checkpointing_is_a_training_error(tmp_path, data, monke
         ({"val_fraction": 0.95}, "validation fraction"),
         ({"precision": "fp8"}, "precision"),
         ({"limit": -5}, "limit"),
+        ({"anneal": "step"}, "anneal must be one of cos, linear"),
+        ({"warmup_fraction": 1.0}, "warmup fraction"),
     ],
 )
 def test_invalid_settings_are_refused_with_the_reason(data, change, message):
@@ -433,6 +435,17 @@ def test_digit_recipe_never_mirrors():
     cfg = TrainConfig(rotate_deg=0, scale=0, shear_deg=0, shift=0, elastic=0)  # digits: hflip off
     out = augment_batch(x, cfg, torch.Generator().manual_seed(0))
     assert torch.allclose(out, x, atol=1e-5)
+
+
+@pytest.mark.parametrize("anneal", ["linear", "cos"])
+def test_the_lr_ramps_follow_the_anneal_setting(data, anneal):
+    cfg = with_overrides(TINY, epochs=3, anneal=anneal, warmup_fraction=0.25, arch="resnet-mnist-8")
+    # each event shows the next step's lr; the last one's step never runs
+    lrs = torch.tensor([e.lr for e in run_all(Trainer(cfg, data)) if isinstance(e, StepEvent)][:-1])
+    down = lrs[int(lrs.argmax()) :].diff()
+    assert (down < 0).all() and lrs.max() == pytest.approx(cfg.lr, rel=0.05)
+    straight = torch.allclose(down, down.mean().expand_as(down), rtol=1e-3)
+    assert straight == (anneal == "linear")  # a triangle, or cosine ramps
 
 
 def test_dataset_recipes():
