@@ -50,6 +50,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
             device=args.device, seed=args.seed, val_fraction=args.val_split,
             precision=args.precision, limit=args.limit, threads=args.threads,
+            outlier_exposure=args.outlier_exposure,
         )  # fmt: skip
         if args.no_augment:
             config = with_overrides(config, augment=False)

@@ -48,6 +48,7 @@ from app.core.events import (
     StepEvent,
     TrainState,
 )
+from app.core.exposure import OUTLIER, OutlierExposureLoss, outlier_pool, step_outliers
 from app.core.fileio import check_writable
 from app.core.modelcard import ModelCard
 from app.core.modelio import save_model
@@ -130,6 +131,7 @@ class Trainer(RunControl):
         self.test_metrics: dict = {}
         self.comparison: dict | None = None  # before/after figures of a fine-tune (finetune.py)
         self.calibration: ModelCalibration | None = None  # fitted at the end of the run
+        self._outliers: torch.Tensor | None = None  # outlier exposure's pool (app.core.exposure)
         self._ema: WeightEMA | None = None
         self._tta = flip_tta(config.to_dict())  # mirror-trained: judged on both views
         self.device = resolve_device(config.device)
@@ -218,9 +220,13 @@ class Trainer(RunControl):
         )  # fmt: skip
         self._sched = torch.optim.lr_scheduler.OneCycleLR(
             self._opt, max_lr=cfg.lr, total_steps=steps * cfg.epochs, pct_start=cfg.warmup_fraction,
-            div_factor=20.0, final_div_factor=200.0,
+            div_factor=20.0, final_div_factor=200.0, anneal_strategy=cfg.anneal,
         )  # fmt: skip
         self._criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+        self._outliers = None
+        if cfg.outlier_exposure > 0:  # "none of these" examples (app.core.exposure)
+            self._outliers = outlier_pool(n_train, data.spec, cfg.seed, self._train_x, self._train_y)
+            self._criterion = OutlierExposureLoss(cfg.outlier_exposure, cfg.label_smoothing)
         self._move(self.device)
         return _Plan(
             data, data.images[val_idx], data.labels[val_idx], n_train, bs, steps, steps * cfg.epochs,
@@ -292,6 +298,14 @@ class Trainer(RunControl):
         yb = self._train_y[idx]
         if cfg.augment:
             xb = augment_batch(xb, cfg, step_generator(cfg.seed, epoch, step), plan.border, (plan.batch_size, rows))
+        n = len(yb)
+        if self._outliers is not None:  # as many outliers, drawn and augmented per step
+            gen = step_generator(-1 - cfg.seed, epoch, step)  # apart from the images' draws
+            ob = step_outliers(self._outliers, plan.batch_size, gen)[rows].float().div_(255)
+            if cfg.augment:
+                ob = augment_batch(ob, cfg, gen, plan.border, (plan.batch_size, rows))
+            xb = torch.cat([xb, ob])
+            yb = torch.cat([yb, torch.full((n,), OUTLIER, dtype=yb.dtype, device=yb.device)])
         if cfg.channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
         try:
@@ -305,7 +319,7 @@ class Trainer(RunControl):
                 "The last good checkpoint is kept."
             ) from None
         with torch.no_grad():
-            correct = int((out.argmax(1) == yb).sum())
+            correct = int((out[:n].argmax(1) == yb[:n]).sum())
         return loss_value, correct
 
     def _device_problem(self, e: RuntimeError, epoch: int, step: int) -> StateEvent:
@@ -460,4 +474,6 @@ class Trainer(RunControl):
             self._ema.to(device)
         self._train_x = self._train_x.to(device)
         self._train_y = self._train_y.to(device)
+        if self._outliers is not None:
+            self._outliers = self._outliers.to(device)
         self._precision = StepPrecision(device, autocast_dtype(device, self.config.precision))
