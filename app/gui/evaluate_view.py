@@ -222,7 +222,7 @@ class EvaluateView(QWidget):
         per_class = [float(conf[i, i] / max(conf[i].sum(), 1)) for i in range(len(conf))]
         self.confusion.set_data(outcome.classes, conf.tolist(), per_class, f"Confusion matrix — {outcome.title}")
         self.metrics.set_confusion(outcome.classes, conf)
-        self.suspects.set_suspects(outcome.suspects, len(s.labels))
+        self.suspects.set_suspects(outcome.suspects, len(s.labels), outcome.images)
         self.right.setTabEnabled(1, bool(outcome.suspects))
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
