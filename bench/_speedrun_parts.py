@@ -31,7 +31,7 @@ class Candidate:
     batch_size: int = 128
     lr: float = 0.2  # peak, SGD with Nesterov momentum 0.9
     weight_decay: float = 5e-4
-    schedule: str = "onecycle"  # onecycle (the trainer's: cosine, 20x/200x) | tri (linear up, linear to 0)
+    anneal: str = "cos"  # the trainer's one-cycle ramps (TrainConfig.anneal): cos | linear
     warmup: float = 0.15
     label_smoothing: float = 0.1
     bn_lr: float = 1.0  # lr multiplier of BN weights/biases (airbench raises the biases')
@@ -153,13 +153,11 @@ class LabRun(Clocked):
         return min(1.0, self.steps / self.total)
 
     def lr_factor(self, p: float) -> float:
-        w = self.cand.warmup
-        if self.cand.schedule == "tri":
-            return p / w if p < w else max(0.0, (1 - p) / (1 - w))
-        lo, end = 1 / 20, 1 / 20 / 200  # OneCycleLR(div_factor=20, final_div_factor=200), cosine
-        if p < w:
-            return lo + (1 - lo) * (1 - math.cos(math.pi * p / w)) / 2
-        return end + (1 - end) * (1 + math.cos(math.pi * (p - w) / (1 - w))) / 2
+        """The trainer's OneCycleLR(div_factor=20, final_div_factor=200) at progress p."""
+        w, lo, end = self.cand.warmup, 1 / 20, 1 / 20 / 200
+        up, t = (True, p / w) if p < w else (False, (p - w) / (1 - w))
+        ramp = t if self.cand.anneal == "linear" else (1 - math.cos(math.pi * t)) / 2
+        return lo + (1 - lo) * ramp if up else 1 - (1 - end) * ramp
 
     def step(self) -> None:
         if self.progress() >= 1.0:
@@ -224,7 +222,7 @@ class SeedsRun(Clocked):
     default init, Adam 1e-3, StepLR(3 epochs, 0.1), batch 64, per-sample PIL ->
     ToTensor + Normalize through a DataLoader, fp32, all of the training data."""
 
-    def __init__(self, train: Dataset, max_epochs: int, seed: int = 0) -> None:
+    def __init__(self, train: Dataset, max_epochs: int, seed: int = 0, max_steps: int = 0) -> None:
         super().__init__()
         from torchvision import transforms
         from train_throughput import PilDataset
@@ -239,12 +237,12 @@ class SeedsRun(Clocked):
         self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3)
         self.sched = torch.optim.lr_scheduler.StepLR(self.opt, step_size=3, gamma=0.1)
         self.mean, self.std = spec.mean[0], spec.std[0]
-        self.max_epochs, self.epoch = max_epochs, 0
+        self.max_epochs, self.max_steps, self.epoch = max_epochs, max_steps, 0
         self.it = iter(self.loader)
 
     def step(self) -> None:
         self.timed_step(self._step)
-        if self.epoch >= self.max_epochs:
+        if self.epoch >= self.max_epochs or self.steps == self.max_steps:
             self.finished = True
 
     def _step(self) -> int:

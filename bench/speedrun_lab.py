@@ -32,9 +32,9 @@ RESULT_FILE = C.RESULTS / "speedrun_lab.json"
 CANDIDATES: dict[str, dict] = {  # named starting points; `--set` varies any field
     "base": {},  # the objects recipe's optimizer on ResNet-20 (what the trainer does now)
     "r8": dict(arch="resnet-mnist-8", batch_size=256, lr=0.4),
-    "r8-tri": dict(arch="resnet-mnist-8", batch_size=256, lr=0.4, schedule="tri", warmup=0.2),
-    "r14-tri": dict(arch="resnet-mnist-14", batch_size=256, lr=0.4, schedule="tri", warmup=0.2),
-    "r8w-tri": dict(arch="resnet-mnist-8-wide", batch_size=256, lr=0.4, schedule="tri", warmup=0.2),
+    "r8-tri": dict(arch="resnet-mnist-8", batch_size=256, lr=0.4, anneal="linear", warmup=0.2),
+    "r14-tri": dict(arch="resnet-mnist-14", batch_size=256, lr=0.4, anneal="linear", warmup=0.2),
+    "r8w-tri": dict(arch="resnet-mnist-8-wide", batch_size=256, lr=0.4, anneal="linear", warmup=0.2),
 }
 
 
@@ -51,7 +51,9 @@ def load(which: str, val: float, seed: int):
 def record(run, name: str, test, val, target: float) -> dict:
     point = {
         "images": run.images, "steps": run.steps, "cpu_s": round(run.cpu, 2), "wall_s": round(run.wall, 2),
-        "test_acc": run.accuracy(test), "val_acc": run.accuracy(val) if val is not None and len(val) else None,
+        "test_acc": run.accuracy(test),
+        # validation (what would choose) at the end only: it costs as much as the test
+        "val_acc": run.accuracy(val) if val is not None and len(val) and run.finished else None,
     }  # fmt: skip
     run.curve.append(point)
     v = f"  val {point['val_acc'] * 100:.2f}%" if point["val_acc"] is not None else ""
@@ -92,8 +94,13 @@ def main() -> None:
     ap.add_argument("--target", type=float, default=0.0, help="test accuracy (default: 92%% fashion, 99%% mnist5k)")
     ap.add_argument("--val", type=float, default=0.1, help="validation fraction carved out of the training data")
     ap.add_argument("--eval-every", type=int, default=0, help="images between test evaluations (default: epoch/4)")
+    ap.add_argument("--eval-start", type=int, default=0, help="no test evaluation before this many images")
     ap.add_argument("--versus-seeds", action="store_true", help="run the seeds' recipe alternately")
     ap.add_argument("--seeds-epochs", type=int, default=6)
+    ap.add_argument(
+        "--seeds-steps", type=int, default=0,
+        help="stop the seeds' run after this many steps (throughput only; 0 = to the target or --seeds-epochs)",
+    )  # fmt: skip
     ap.add_argument("--chunk", type=int, default=10, help="steps of each run per alternation")
     ap.add_argument("--stop-at-target", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
@@ -108,11 +115,11 @@ def main() -> None:
     every = args.eval_every or len(train) // 4
     runs = {label: LabRun(cand, train, objects, args.seed)}
     if args.versus_seeds:
-        runs["seeds"] = SeedsRun(full, args.seeds_epochs, args.seed)  # the seeds used all the data
+        runs["seeds"] = SeedsRun(full, args.seeds_epochs, args.seed, args.seeds_steps)  # the seeds used all the data
     sizes = {label: len(train), "seeds": len(full)}
     C.report_load(f"start ({args.which}, {cand})")
     info = C.machine()
-    next_eval = {k: every for k in runs}
+    next_eval = {k: max(every, args.eval_start) for k in runs}
     while not all(r.finished for r in runs.values()):
         for name, run in runs.items():
             for _ in range(args.chunk):

@@ -80,10 +80,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--arch/--epochs/--batch-size/--lr override it",
     )  # fmt: skip
     t.add_argument("--no-augment", action="store_true")
+    t.add_argument(
+        "--outlier-exposure", type=float, default=None, metavar="WEIGHT",
+        help="also train on synthetic non-class images with a 'none of these' target, at this loss "
+        "weight (e.g. 0.5; default 0 = off): the 'does not look like' rule then catches far more "
+        "foreign images, at about twice the training time",
+    )  # fmt: skip
     t.add_argument("--out", default=None, help="model file to write (.safetensors)")
     t.add_argument("--checkpoint", default=None, help="checkpoint file (default: OUT with .ckpt)")
     t.add_argument("--resume", default=None, help="continue from this checkpoint")
     t.add_argument("--eval-test", action="store_true", help="after training, report accuracy on the test split in the card")
+    t.add_argument(
+        "--init", default=None, metavar="MODEL",
+        help="fine-tune this model on --dataset (a folder, one subfolder a class: its classes are matched "
+        "by name, new ones extend the model); the recipe's defaults are then those of a short fine-tune",
+    )  # fmt: skip
+    t.add_argument(
+        "--replay", default=None, metavar="mnist|fashion-mnist|DIR",
+        help="with --init: mix the base model's training data into the run so nothing is forgotten",
+    )  # fmt: skip
+    t.add_argument("--replay-dir", default=None, metavar="IDX_DIR", help="folder with the replayed IDX files (default: searched)")
+    t.add_argument(
+        "--nproc", type=int, default=1,
+        help="train in N processes on this machine (torchrun's launcher, DDP; same global batch and lr). "
+        "For several machines start the same command with torchrun, see the README",
+    )  # fmt: skip
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="accuracy, per-class accuracy and calibration (ECE, NLL) of a model")

@@ -35,6 +35,9 @@ class ModelCard:
     command: str = ""
     metrics: dict = field(default_factory=dict)  # e.g. {"test_accuracy": .., "test_split": ..}
     recipe: dict = field(default_factory=dict)
+    # A fine-tuned model: its base model, the personal examples per class it learnt
+    # from, the replayed data and the before/after comparison (app.core.finetune).
+    finetune: dict = field(default_factory=dict)
     created: str = ""
     app_version: str = __version__
     torch_version: str = torch.__version__
@@ -86,6 +89,7 @@ class ModelCard:
                 command=str(fields.text(d, "command", "")),
                 metrics=_checked_metrics(fields.mapping(d, "metrics", {})),
                 recipe=_checked_recipe(fields.mapping(d, "recipe", {})),
+                finetune=dict(fields.mapping(d, "finetune", {})),
                 created=str(fields.text(d, "created", "", max_len=100)),
                 app_version=str(fields.text(d, "app_version", "", max_len=100)),
                 torch_version=str(fields.text(d, "torch_version", "", max_len=100)),

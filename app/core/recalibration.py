@@ -160,17 +160,6 @@ def calibrate(
     )
 
 
-def measure_on_test(model: nn.Module, test: Dataset, temperature: float, tta_flip: bool = False) -> dict:
-    """ECE and NLL on test data at T = 1 and at `temperature` (measured, never fitted)."""
-    z = _logits(model, test.images, tta_flip)
-    before = cal.calibration_report(z, test.labels, 1.0)
-    after = cal.calibration_report(z, test.labels, temperature)
-    return {
-        "test_ece": after.ece, "test_ece_uncalibrated": before.ece,
-        "test_nll": after.nll, "test_nll_uncalibrated": before.nll,
-    }  # fmt: skip
-
-
 def recalibrate_file(
     path: str | Path, data: Dataset, test: Dataset | None = None
 ) -> tuple[ModelCard, ModelCalibration]:
@@ -208,6 +197,9 @@ def recalibrate_file(
         )
     new = result.apply(card)
     if test is not None:
-        new.metrics.update(measure_on_test(model, test, result.temperature, tta))
+        from app.core.outcome import test_metrics
+
+        measured = test_metrics(model, test, len(card.classes), tta, result.temperature)
+        new.metrics.update({k: v for k, v in measured.items() if "ece" in k or "nll" in k})
     write_card(path, new)
     return new, result

@@ -34,6 +34,7 @@ from app.core.checkpoint import (
     write_checkpoint,
 )
 from app.core.config import TrainConfig, TrainingError
+from app.core.confusion import shown as shown_confusion
 from app.core.control import RunControl
 from app.core.data import Dataset
 from app.core.devices import autocast_dtype, is_device_failure, resolve_device
@@ -48,12 +49,14 @@ from app.core.events import (
     StepEvent,
     TrainState,
 )
+from app.core.exposure import OUTLIER, OutlierExposureLoss, outlier_pool, step_outliers
 from app.core.fileio import check_writable
+from app.core.modelcard import ModelCard
 from app.core.modelio import save_model
 from app.core.models import Classifier, build_model, init_weights
 from app.core.outcome import run_card, test_metrics
 from app.core.predictor import flip_tta
-from app.core.recalibration import training_split
+from app.core.recalibration import ModelCalibration, calibrate, training_split
 from app.core.runlock import run_files
 from app.core.step import NonFiniteLoss, StepPrecision
 
@@ -127,6 +130,9 @@ class Trainer(RunControl):
         self.history: list[dict] = []
         self.model: Classifier | None = None
         self.test_metrics: dict = {}
+        self.comparison: dict | None = None  # before/after figures of a fine-tune (finetune.py)
+        self.calibration: ModelCalibration | None = None  # fitted at the end of the run
+        self._outliers: torch.Tensor | None = None  # outlier exposure's pool (app.core.exposure)
         self._ema: WeightEMA | None = None
         self._tta = flip_tta(config.to_dict())  # mirror-trained: judged on both views
         self.device = resolve_device(config.device)
@@ -174,6 +180,7 @@ class Trainer(RunControl):
         plan = self._setup()
         best = Best()
         start_epoch = self._resume(plan, best) if self.resume_from is not None else 0
+        self._net = self._wrap(self.model)
         self._t0 = time.perf_counter()
         self._rate = 0.0  # images/s, smoothed
         yield StateEvent(
@@ -195,8 +202,7 @@ class Trainer(RunControl):
         cfg = self.config
         data = self.data
         data, train_idx, val_idx = training_split(data, cfg)
-        model = build_model(cfg.arch, len(data.classes), data.spec)
-        init_weights(model, torch.Generator().manual_seed(cfg.seed))
+        model = self._initial_model(data)
         if cfg.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
@@ -207,7 +213,7 @@ class Trainer(RunControl):
         steps = max(1, n_train // bs)  # drop the ragged last batch (BN stability)
 
         decay, no_decay = [], []
-        for p in model.parameters():
+        for p in (p for p in model.parameters() if p.requires_grad):  # frozen layers: not trained
             (no_decay if p.ndim <= 1 else decay).append(p)  # no weight decay on BN and biases
         self._opt = torch.optim.SGD(
             [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
@@ -215,21 +221,37 @@ class Trainer(RunControl):
         )  # fmt: skip
         self._sched = torch.optim.lr_scheduler.OneCycleLR(
             self._opt, max_lr=cfg.lr, total_steps=steps * cfg.epochs, pct_start=cfg.warmup_fraction,
-            div_factor=20.0, final_div_factor=200.0,
+            div_factor=20.0, final_div_factor=200.0, anneal_strategy=cfg.anneal,
         )  # fmt: skip
         self._criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+        self._outliers = None
+        if cfg.outlier_exposure > 0:  # "none of these" examples (app.core.exposure)
+            self._outliers = outlier_pool(n_train, data.spec, cfg.seed, self._train_x, self._train_y)
+            self._criterion = OutlierExposureLoss(cfg.outlier_exposure, cfg.label_smoothing)
         self._move(self.device)
         return _Plan(
             data, data.images[val_idx], data.labels[val_idx], n_train, bs, steps, steps * cfg.epochs,
             data.spec.mode == "resize",
         )  # fmt: skip
 
+    def _initial_model(self, data: Dataset) -> Classifier:
+        """The model a run starts from: new, seeded weights (a fine-tune starts from a
+        trained model instead, see `app.core.finetune`)."""
+        model = build_model(self.config.arch, len(data.classes), data.spec)
+        init_weights(model, torch.Generator().manual_seed(self.config.seed))
+        return model
+
+    def _train_mode(self) -> None:
+        """Puts the model in training mode for an epoch (a fine-tune keeps frozen layers
+        in eval mode)."""
+        assert self.model is not None
+        self.model.train()
+
     def _train_one_epoch(self, plan: _Plan, epoch: int) -> Iterator[Event]:
         """Runs the steps of `epoch`, yielding step and state events. Returns the epoch's
         running loss/accuracy, or None when the run was cancelled part-way."""
         cfg = self.config
-        assert self.model is not None
-        self.model.train()
+        self._train_mode()
         perm = torch.randperm(plan.n_train, generator=torch.Generator().manual_seed(cfg.seed * 1000 + epoch))
         stats = _EpochStats()
         step = 0
@@ -238,9 +260,10 @@ class Trainer(RunControl):
             if self._cancel.is_set():
                 return None
             ts = time.perf_counter()
-            idx = perm[step * plan.batch_size : (step + 1) * plan.batch_size].to(self.device)
+            idx, rows = self._batch(perm, step, plan)
+            idx = idx.to(self.device)
             try:
-                loss, correct = self._train_step(plan, idx, epoch, step)
+                loss, correct = self._train_step(plan, idx, rows, epoch, step)
             except RuntimeError as e:
                 if not is_device_failure(e):
                     raise
@@ -254,7 +277,8 @@ class Trainer(RunControl):
             stats.correct += correct
             stats.n += n
             dt = time.perf_counter() - ts
-            self._rate = n / dt if self._rate == 0 else 0.9 * self._rate + 0.1 * n / dt
+            n_all = plan.batch_size  # every process's images: the run's speed
+            self._rate = n_all / dt if self._rate == 0 else 0.9 * self._rate + 0.1 * n_all / dt
             gstep = epoch * plan.steps_per_epoch + step
             remaining = plan.total_steps - gstep - 1
             yield StepEvent(
@@ -263,21 +287,32 @@ class Trainer(RunControl):
                 time.perf_counter() - self._t0,
             )  # fmt: skip
             step += 1
-        return stats
+        return self._reduce_stats(stats)
 
-    def _train_step(self, plan: _Plan, idx: torch.Tensor, epoch: int, step: int) -> tuple[float, int]:
-        """Forward, backward and optimizer step on the images at `idx`; returns (loss,
-        correct count). Raises what the device raises (see `_device_problem`)."""
+    def _train_step(self, plan: _Plan, idx: torch.Tensor, rows: slice, epoch: int, step: int) -> tuple[float, int]:
+        """Forward, backward and optimizer step on the images at `idx` (`rows` of the
+        step's global batch); returns (loss, correct count). Raises what the device
+        raises (see `_device_problem`)."""
         cfg = self.config
         assert self.model is not None
         xb = self._train_x[idx].float().div_(255)
         yb = self._train_y[idx]
         if cfg.augment:
-            xb = augment_batch(xb, cfg, step_generator(cfg.seed, epoch, step), plan.border)
+            xb = augment_batch(xb, cfg, step_generator(cfg.seed, epoch, step), plan.border, (plan.batch_size, rows))
+        n = len(yb)
+        if self._outliers is not None:  # as many outliers, drawn and augmented per step
+            gen = step_generator(-1 - cfg.seed, epoch, step)  # apart from the images' draws
+            ob = step_outliers(self._outliers, plan.batch_size, gen)[rows].float().div_(255)
+            if cfg.augment:
+                ob = augment_batch(ob, cfg, gen, plan.border, (plan.batch_size, rows))
+            xb = torch.cat([xb, ob])
+            yb = torch.cat([yb, torch.full((n,), OUTLIER, dtype=yb.dtype, device=yb.device)])
         if cfg.channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
         try:
-            loss_value, out = self._precision.train_step(self.model, xb, yb, self._criterion, self._opt)
+            loss_value, out = self._precision.train_step(
+                self._net, xb, yb, self._criterion, self._opt, self._loss_weight(len(idx), plan)
+            )
         except NonFiniteLoss as e:
             raise TrainingError(
                 f"the loss became {e.value} at epoch {epoch + 1}, step {step + 1}: "
@@ -285,7 +320,7 @@ class Trainer(RunControl):
                 "The last good checkpoint is kept."
             ) from None
         with torch.no_grad():
-            correct = int((out.argmax(1) == yb).sum())
+            correct = int((out[:n].argmax(1) == yb[:n]).sum())
         return loss_value, correct
 
     def _device_problem(self, e: RuntimeError, epoch: int, step: int) -> StateEvent:
@@ -312,9 +347,9 @@ class Trainer(RunControl):
         val_loss: float | None
         val_acc: float | None
         if len(plan.val_x):
-            val_loss, val_acc, confusion = evaluate(judged, plan.val_x, plan.val_y, n_classes, **opts)
+            val_loss, val_acc, confusion = self._evaluate(judged, plan.val_x, plan.val_y, n_classes, **opts)
         else:  # no validation split: judged on the training data
-            _, _, confusion = evaluate(judged, self._train_x, self._train_y, n_classes, **opts)
+            _, _, confusion = self._evaluate(judged, self._train_x, self._train_y, n_classes, **opts)
             val_loss, val_acc = None, None
         score = val_acc if val_acc is not None else train_acc
         is_best = score >= best.acc
@@ -327,10 +362,11 @@ class Trainer(RunControl):
         )  # fmt: skip
         self._save_checkpoint(epoch + 1, best)
         epochs_left = cfg.epochs - epoch - 1
+        index, drawn = shown_confusion(confusion)  # capped: 10,000 classes are not drawn
         return EpochEvent(
             epoch, cfg.epochs, train_loss, train_acc, val_loss, val_acc,
-            per_class_accuracy(confusion), confusion.tolist(), self._rate, time.perf_counter() - self._t0,
-            epochs_left * plan.steps_per_epoch * plan.batch_size / max(self._rate, 1e-9), is_best,
+            per_class_accuracy(confusion), drawn, self._rate, time.perf_counter() - self._t0,
+            epochs_left * plan.steps_per_epoch * plan.batch_size / max(self._rate, 1e-9), is_best, index,
         )  # fmt: skip
 
     def _finish(self, plan: _Plan, best: Best) -> FinishedEvent:
@@ -339,23 +375,66 @@ class Trainer(RunControl):
         epochs_done = len(self.history)
         done = epochs_done >= self.config.epochs and not self._cancel.is_set()
         model_path = None
+        calibration = None
         if best.epoch is not None:
             self.model.load_state_dict(best.state)
-            if self.test_data is not None:
-                self.test_metrics = test_metrics(self.model, self.test_data, len(plan.data.classes), self._tta)
+            # Temperature and "not sure" rule from the validation split (never the test data).
+            calibration = self.calibration = calibrate(
+                self.model, plan.val_x, plan.val_y, self.config, self._tta, plan.border
+            )
+            self._judge_final(plan)
             if self.out is not None:
                 model_path = str(self.save(self.out, plan.n_train, plan.data))
         return FinishedEvent(
             FinishStatus.COMPLETED if done else FinishStatus.STOPPED, epochs_done,
             None if best.epoch is None else best.acc, best.epoch, model_path, time.perf_counter() - self._t0,
+            *((calibration.temperature, calibration.after.ece, calibration.before.ece) if calibration else ()),
+            comparison=self.comparison,
         )  # fmt: skip
+
+    def _judge_final(self, plan: _Plan) -> None:
+        """Judges the final (best) weights on the test data, into `test_metrics`."""
+        assert self.model is not None
+        if self.test_data is not None:
+            t = None if self.calibration is None else self.calibration.temperature
+            self.test_metrics = test_metrics(self.model, self.test_data, len(plan.data.classes), self._tta, t)
 
     def save(self, path: Path, n_train: int, data: Dataset) -> Path:
         """Writes the model (best epoch) with its card."""
         assert self.model is not None
-        card = run_card(path, self.config, self.history, self.test_metrics, n_train, data, self.command)
+        card = self._card(path, n_train, data)
         model = self.model.to(memory_format=torch.contiguous_format)
         return save_model(path, model, card)
+
+    def _card(self, path: Path, n_train: int, data: Dataset) -> ModelCard:
+        """The card saved with the model."""
+        card = run_card(path, self.config, self.history, self.test_metrics, n_train, data, self.command)
+        return self.calibration.apply(card) if self.calibration is not None else card
+
+    # --- what a distributed run changes (see distributed.DistributedTrainer) ---------------
+
+    def _wrap(self, model: nn.Module) -> nn.Module:
+        """The module the training steps call (DDP in a distributed run)."""
+        return model
+
+    def _batch(self, perm: torch.Tensor, step: int, plan: _Plan) -> tuple[torch.Tensor, slice]:
+        """The indices this process trains on at `step`, and which rows of the step's
+        global batch they are."""
+        return perm[step * plan.batch_size : (step + 1) * plan.batch_size], slice(None)
+
+    def _loss_weight(self, n: int, plan: _Plan) -> float:
+        """Weight of this process's mean loss in the gradient (1 for one process)."""
+        return 1.0
+
+    def _reduce_stats(self, stats: _EpochStats) -> _EpochStats:
+        """The epoch's loss and accuracy over every process's images."""
+        return stats
+
+    def _evaluate(
+        self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, num_classes: int, **opts
+    ) -> tuple[float, float, torch.Tensor]:
+        """`evaluation.evaluate`; a distributed run shares the images out."""
+        return evaluate(model, images, labels, num_classes, **opts)
 
     # --- checkpoints, devices ----------------------------------------------------
 
@@ -397,4 +476,6 @@ class Trainer(RunControl):
             self._ema.to(device)
         self._train_x = self._train_x.to(device)
         self._train_y = self._train_y.to(device)
+        if self._outliers is not None:
+            self._outliers = self._outliers.to(device)
         self._precision = StepPrecision(device, autocast_dtype(device, self.config.precision))
