@@ -34,6 +34,7 @@ from app.core.checkpoint import (
     write_checkpoint,
 )
 from app.core.config import TrainConfig, TrainingError
+from app.core.confusion import shown as shown_confusion
 from app.core.control import RunControl
 from app.core.data import Dataset
 from app.core.devices import autocast_dtype, is_device_failure, resolve_device
@@ -361,10 +362,11 @@ class Trainer(RunControl):
         )  # fmt: skip
         self._save_checkpoint(epoch + 1, best)
         epochs_left = cfg.epochs - epoch - 1
+        index, drawn = shown_confusion(confusion)  # capped: 10,000 classes are not drawn
         return EpochEvent(
             epoch, cfg.epochs, train_loss, train_acc, val_loss, val_acc,
-            per_class_accuracy(confusion), confusion.tolist(), self._rate, time.perf_counter() - self._t0,
-            epochs_left * plan.steps_per_epoch * plan.batch_size / max(self._rate, 1e-9), is_best,
+            per_class_accuracy(confusion), drawn, self._rate, time.perf_counter() - self._t0,
+            epochs_left * plan.steps_per_epoch * plan.batch_size / max(self._rate, 1e-9), is_best, index,
         )  # fmt: skip
 
     def _finish(self, plan: _Plan, best: Best) -> FinishedEvent:

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.formatting import percent
 from app.core.images import IMAGE_SUFFIXES
 from app.gui.batch_panel import BatchPanel
 from app.gui.canvas import DrawingCanvas
@@ -54,11 +55,11 @@ def _item_summary(item: BatchItem) -> str:
         return item.note or "nothing to classify"
     p = item.prediction
     if p is not None and p.verdict == "unsure":
-        summary = _sentence(p.verdict_message) + " (" + ", ".join(f"{lbl} {q:.1%}" for lbl, q in p.top_k[:2]) + ")"
+        summary = _sentence(p.verdict_message) + " (" + ", ".join(f"{lbl} {percent(q)}" for lbl, q in p.top_k[:2]) + ")"
     elif p is not None and p.verdict == "foreign":
-        summary = f"{_sentence(p.verdict_message)} (closest: {item.label}, {item.confidence:.1%})"
+        summary = f"{_sentence(p.verdict_message)} (closest: {item.label}, {percent(item.confidence)})"
     else:
-        summary = f"Looks like {item.label} ({item.confidence:.1%} confident)"
+        summary = f"Looks like {item.label} ({percent(item.confidence)} confident)"
     return f"{summary}; {item.note}" if item.note else summary
 
 
