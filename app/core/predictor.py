@@ -21,9 +21,12 @@ from app.core.explain import Explanation, explain_prepared
 from app.core.images import ImageLoadError, load_image
 from app.core.modelio import ModelCard, load_model, weights_path
 from app.core.models import Classifier
+from app.core.precision import Choice, choose_for_inference
 from app.core.preprocess import PreparedImage, prepare
+from app.core.step import StepPrecision
 
 Cancel = threading.Event | Callable[[], bool] | None
+BATCH = 64  # images per forward pass when classifying many
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,9 @@ def flip_tta(recipe: dict) -> bool:
 class Predictor:
     """Classifies images with one model; thread-confined (use one per thread)."""
 
-    def __init__(self, model: Classifier, card: ModelCard, path: Path | None = None) -> None:
+    def __init__(
+        self, model: Classifier, card: ModelCard, path: Path | None = None, precision: str = "auto"
+    ) -> None:
         self.model = model.eval()
         self.card = card
         self.path = path
@@ -124,15 +129,22 @@ class Predictor:
         # match the model to ~1e-7. `model` stays the model as loaded.
         self._forward = _fused_for_inference(self.model)
         self.tta_flip = flip_tta(card.recipe)  # mirror-trained models see each image twice
+        # fp32 or bf16 autocast: `auto` measures which is faster here, once per machine
+        # for single images (the canvas) and once for batches (app.core.precision).
+        self.precision = precision
+        self._choices: dict[int, Choice] = {}
 
     @classmethod
-    def load(cls, path: str | os.PathLike | None = None, device: str = "cpu") -> Predictor:
-        """Loads a model file; None loads the shipped default model."""
+    def load(
+        cls, path: str | os.PathLike | None = None, device: str = "cpu", precision: str = "auto"
+    ) -> Predictor:
+        """Loads a model file; None loads the shipped default model. `precision`: auto
+        (measured), fp32 or bf16."""
         from app.core.resources import default_model_path
 
         p = Path(path) if path is not None else default_model_path()
         model, card = load_model(p, device)
-        return cls(model, card, weights_path(p))
+        return cls(model, card, weights_path(p), precision)
 
     @property
     def classes(self) -> list[str]:
@@ -157,8 +169,8 @@ class Predictor:
             if p.blank:
                 out[i] = Prediction(None, None, 0.0, [], [], p.pixels, True, p.reason)
         k = max(1, min(top_k, len(self.classes)))
-        for start in range(0, len(todo), 64):
-            idx = todo[start : start + 64]
+        for start in range(0, len(todo), BATCH):
+            idx = todo[start : start + BATCH]
             probs = torch.softmax(self.logits(self._to_batch([prepared[i] for i in idx])), 1)
             probs_np = probs.cpu().numpy()
             for row, i in enumerate(idx):
@@ -177,12 +189,24 @@ class Predictor:
                 )
         return [p for p in out if p is not None]
 
+    def precision_for(self, n: int) -> Choice:
+        """The precision for batches of `n` images: one choice for single images, one for
+        batches (measured on `BATCH` copies of a blank image)."""
+        bucket = 1 if n == 1 else BATCH
+        if bucket not in self._choices:
+            spec = self.card.input
+            sample = torch.zeros(bucket, spec.channels, spec.size, spec.size, device=self.device)
+            sample = sample.contiguous(memory_format=torch.channels_last)
+            self._choices[bucket] = choose_for_inference(self.precision, self._forward, sample, self.card.arch)
+        return self._choices[bucket]
+
     @torch.inference_mode()
     def logits(self, batch: torch.Tensor) -> torch.Tensor:
         """Float logits of a float (N, C, H, W) batch in [0, 1] on the model's device."""
-        out = self._forward(batch).float()
-        if self.tta_flip:
-            out = (out + self._forward(batch.flip(-1)).float()) / 2
+        with StepPrecision(self.device, self.precision_for(len(batch)).dtype).autocast():
+            out = self._forward(batch).float()
+            if self.tta_flip:
+                out = (out + self._forward(batch.flip(-1)).float()) / 2
         return out
 
     def explain(
