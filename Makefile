@@ -27,6 +27,7 @@ lint: $(STAMP)
 model: $(STAMP)
 	$(PY) -m app train --dataset mnist --data-dir $(MNIST) --arch resnet-mnist --epochs 40 \
 	  --batch-size 64 --lr 0.1 --seed 0 --eval-test --out model_weights/mnist-resnet.safetensors
+	$(PY) -m app calibrate --model model_weights/mnist-resnet.safetensors --data-dir $(MNIST) --eval-test
 
 evaluate: $(STAMP)
 	$(PY) -m app evaluate --dataset mnist --data-dir $(MNIST)

@@ -106,7 +106,9 @@ def test_classify_json_gives_one_object_per_file_and_fails_on_a_corrupt_one(
         o = by_name[name]
         # Digit models read files through the photo front end: the JSON says where the
         # digit was found (x0, y0, x1, y1 in the file's pixels).
-        assert set(o) == {"path", "label", "confidence", "top_k", "region"}
+        assert {"path", "label", "confidence", "top_k", "region", "verdict", "calibrated"} <= set(o)
+        assert set(o) <= {"path", "label", "confidence", "top_k", "region", "verdict", "calibrated", "verdict_message"}
+        assert o["calibrated"] is False  # this card was never calibrated: raw softmax
         x0, y0, x1, y1 = o["region"]
         assert 0 <= x0 < x1 and 0 <= y0 < y1
         assert o["label"] in [str(i) for i in range(10)] and 0 < o["confidence"] <= 1
@@ -118,6 +120,28 @@ def test_classify_text_output_and_exit_zero_when_all_files_are_fine(model_file, 
     assert main(["classify", "--model", str(model_file), str(tmp_path / "three.png")]) == 0
     line = capsys.readouterr().out.strip()
     assert line.startswith(f"{tmp_path / 'three.png'}: ") and "%" in line and "then" in line
+
+
+def _set_calibration(path: Path, temperature: float, **rule) -> None:
+    card = json.loads(path.with_suffix(".json").read_text())
+    card["temperature"] = temperature
+    card["abstain"] = {"score": "energy", "threshold": 0.0, "unsure_ratio": 0.5, **rule}
+    path.with_suffix(".json").write_text(json.dumps(card))
+
+
+def test_classify_says_not_sure_and_does_not_look_like_in_words_and_json(model_file, tmp_path, capsys):
+    draw_digit(3, 200).save(tmp_path / "three.png")
+    _set_calibration(model_file, 0.5, unsure_ratio=0.0)  # every answer has a close runner-up
+    assert main(["classify", "--model", str(model_file), str(tmp_path / "three.png")]) == 0
+    line = capsys.readouterr().out.strip()
+    assert ": not sure: " in line and "?" in line and "%" in line
+    _set_calibration(model_file, 0.5, threshold=-1e30)  # nothing looks like these classes
+    assert main(["classify", "--json", "--model", str(model_file), str(tmp_path / "three.png")]) == 0
+    o = json_lines(capsys.readouterr().out)[0]
+    assert o["verdict"] == "foreign" and o["calibrated"] is True
+    assert o["verdict_message"] == "this does not look like a digit"
+    assert main(["classify", "--model", str(model_file), str(tmp_path / "three.png")]) == 0
+    assert "this does not look like a digit (closest: " in capsys.readouterr().out
 
 
 def test_classify_an_empty_folder_or_a_bad_model_is_a_clear_error(model_file, tmp_path, capsys):
@@ -285,10 +309,46 @@ def test_shipped_model_is_over_99_percent_on_the_mnist_test_split(capsys):
 
 
 @needs_mnist
+def test_evaluate_reports_calibration_and_draws_a_reliability_diagram(model_file, tmp_path, capsys):
+    png = tmp_path / "out" / "reliability.png"
+    png.parent.mkdir()
+    argv = ["evaluate", "--model", str(model_file), "--data-dir", str(MNIST_DIR), "--split", "train", "--json"]
+    assert main([*argv, "--reliability", str(png)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert 0 <= result["ece"] <= 1 and result["nll"] > 0 and result["calibrated"] is False
+    assert Image.open(png).size[0] >= 400
+    (tmp_path / "a-file").write_text("not a folder")
+    assert main([*argv, "--reliability", str(tmp_path / "a-file" / "r.png")]) == 1
+    assert "cannot write the reliability diagram" in capsys.readouterr().err
+
+
+@needs_mnist
 def test_evaluate_a_model_with_other_classes_is_refused(tmp_path, capsys):
     path = write_model(tmp_path / "pets", classes=["cat", "dog"])
     assert main(["evaluate", "--model", str(path), "--data-dir", str(MNIST_DIR)]) == 1
     assert "differ from the model" in capsys.readouterr().err
+
+
+# --- calibrate ---------------------------------------------------------------------------------
+
+
+@needs_mnist
+def test_calibrate_fits_on_the_models_own_validation_digits_and_rewrites_its_card(tmp_path, capsys):
+    path = write_model(tmp_path / "digits.safetensors")
+    card = json.loads(path.with_suffix(".json").read_text())
+    card.update(dataset="mnist (somewhere else)", recipe={"limit": 200, "val_fraction": 0.1, "seed": 0})
+    path.with_suffix(".json").write_text(json.dumps(card))
+    assert main(["calibrate", "--model", str(path), "--data-dir", str(MNIST_DIR)]) == 0
+    out = capsys.readouterr().out
+    assert "fitted on 20 validation images" in out and "card rewritten" in out
+    saved = json.loads(path.with_suffix(".json").read_text())
+    assert 0.05 <= saved["temperature"] <= 20 and saved["abstain"]["score"] == "energy"
+    assert "test_ece" not in saved["metrics"]  # the test split is only read with --eval-test
+
+
+def test_calibrate_a_model_whose_training_data_is_unknown_says_what_to_pass(model_file, capsys):
+    assert main(["calibrate", "--model", str(model_file)]) == 1
+    assert "pass --dataset" in capsys.readouterr().err
 
 
 # --- explain -----------------------------------------------------------------------------------
@@ -424,6 +484,12 @@ def test_info_lists_versions_devices_and_models(capsys):
         (["train", "--lr", "100"], "learning rate"),
         (["train", "--arch", "vgg"], "unknown architecture"),
         (["train", "--device", "tpu"], "unknown device"),
+        (["train", "--threads", "-1"], "threads must be 0 (torch's default) to 1024, not -1"),
+        (
+            ["train", "--seed", "1180591620717411303424"],
+            "seed must be a whole number from 0 to 4294967295, not 1180591620717411303424",
+        ),
+        (["train", "--seed", "-3"], "seed must be a whole number"),
         (["train", "--dataset", "/no/such/folder"], "folder not found"),
         (["evaluate", "--model", "/no/such/model.safetensors"], "model card missing"),
         (

@@ -1,4 +1,4 @@
-"""Command line: `python -m app [classify|explain|train|evaluate|export|info]`; no arguments
+"""Command line: `python -m app [classify|explain|train|evaluate|calibrate|export|info]`; no arguments
 starts the GUI. Heavy modules (torch) are imported inside the commands so `--help` and
 the GUI start fast. One module a concern: output, parser, and the commands."""
 

@@ -9,6 +9,18 @@ from pathlib import Path
 from app.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, NOT_A_NUMBER, _err, _json_line, _say
 
 
+def describe(result) -> str:
+    """One prediction in words: "7 (99.6%; then 1 0.2%, 2 0.1%)", "not sure: 4 or 9?
+    (4 52.0%, 9 41.3%)" or "this does not look like a digit (closest: 0 71.4%)"."""
+    tops = ", ".join(f"{lbl} {p:.1%}" for lbl, p in result.top_k[1:3])
+    if result.verdict == "unsure":
+        pair = ", ".join(f"{lbl} {p:.1%}" for lbl, p in result.top_k[:2])
+        return f"{result.verdict_message} ({pair})"
+    if result.verdict == "foreign":
+        return f"{result.verdict_message} (closest: {result.label} {result.confidence:.1%})"
+    return f"{result.label} ({result.confidence:.1%}" + (f"; then {tops})" if tops else ")")
+
+
 def cmd_classify(args: argparse.Namespace) -> int:
     from app.core.images import ImageLoadError, iter_image_files
     from app.core.modelio import ModelFileError
@@ -40,8 +52,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
         elif result.blank:
             _say(f"{path}: {result.message}")
         else:
-            tops = ", ".join(f"{lbl} {p:.1%}" for lbl, p in result.top_k[1:3])
-            _say(f"{path}: {result.label} ({result.confidence:.1%}; then {tops})")
+            _say(f"{path}: {describe(result)}")
     if count == 0:
         _err("no image files found in " + ", ".join(args.paths))
         return EXIT_FAILED

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from app import __version__
 from app.cli.output import EXIT_FAILED, EXIT_OK, NOT_A_NUMBER, _err, _json_line, _say
@@ -23,6 +24,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         result = evaluate_model(predictor, data, through_preprocess=args.through_preprocess)
     except (ModelFileError, DataError) as e:
         _err(str(e))
+        return EXIT_FAILED
+    if args.reliability and result.calibration is not None:
+        from app.core.calibration import save_reliability_diagram
+
+        title = f"{predictor.card.name or Path(args.model).stem}, {data.name} {args.split}"
+        try:
+            save_reliability_diagram(result.calibration, args.reliability, title)
+        except OSError as e:
+            _err(f"cannot write the reliability diagram {args.reliability}: {e.strerror or e}")
+            return EXIT_FAILED
+    elif args.reliability:
+        _err(f"{args.model}: {NOT_A_NUMBER.replace('for this image', 'on this data')}")
         return EXIT_FAILED
     if args.json:
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from app import __version__
+from app.cli.calibrate import cmd_calibrate
 from app.cli.classify import cmd_classify, cmd_explain
 from app.cli.models import cmd_evaluate, cmd_export, cmd_info
 from app.cli.train import cmd_train
@@ -79,19 +80,50 @@ def build_parser() -> argparse.ArgumentParser:
         "--arch/--epochs/--batch-size/--lr override it",
     )  # fmt: skip
     t.add_argument("--no-augment", action="store_true")
+    t.add_argument(
+        "--outlier-exposure", type=float, default=None, metavar="WEIGHT",
+        help="also train on synthetic non-class images with a 'none of these' target, at this loss "
+        "weight (e.g. 0.5; default 0 = off): the 'does not look like' rule then catches far more "
+        "foreign images, at about twice the training time",
+    )  # fmt: skip
     t.add_argument("--out", default=None, help="model file to write (.safetensors)")
     t.add_argument("--checkpoint", default=None, help="checkpoint file (default: OUT with .ckpt)")
     t.add_argument("--resume", default=None, help="continue from this checkpoint")
     t.add_argument("--eval-test", action="store_true", help="after training, report accuracy on the test split in the card")
+    t.add_argument(
+        "--init", default=None, metavar="MODEL",
+        help="fine-tune this model on --dataset (a folder, one subfolder a class: its classes are matched "
+        "by name, new ones extend the model); the recipe's defaults are then those of a short fine-tune",
+    )  # fmt: skip
+    t.add_argument(
+        "--replay", default=None, metavar="mnist|fashion-mnist|DIR",
+        help="with --init: mix the base model's training data into the run so nothing is forgotten",
+    )  # fmt: skip
+    t.add_argument("--replay-dir", default=None, metavar="IDX_DIR", help="folder with the replayed IDX files (default: searched)")
     t.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("evaluate", help="accuracy and per-class accuracy of a model")
+    e = sub.add_parser("evaluate", help="accuracy, per-class accuracy and calibration (ECE, NLL) of a model")
     data_args(e)
     e.add_argument("--model", default=str(default_model_path()))
     e.add_argument("--split", default="test", choices=("train", "test"))
     e.add_argument("--through-preprocess", action="store_true", help="pass every image through the app's preprocessing first")
     e.add_argument("--json", action="store_true")
+    e.add_argument("--reliability", metavar="PNG", default=None, help="also write a reliability diagram (PNG) of the probabilities the app shows")
     e.set_defaults(func=cmd_evaluate)
+
+    cb = sub.add_parser(
+        "calibrate", help="fit a model's temperature and 'not sure' rule on its validation split",
+        description="Fits the temperature (calibrated confidence) and the 'not sure' / 'does not look "
+        "like' rule of a saved model on the validation split of its own training data (the seeded "
+        "split its training run made; never the test set) and rewrites its card. The weights are "
+        "not changed.",
+    )  # fmt: skip
+    data_args(cb)
+    cb.set_defaults(dataset=None)
+    cb.add_argument("--model", default=str(default_model_path()))
+    cb.add_argument("--eval-test", action="store_true", help="also record ECE and NLL on the test split (measured only)")
+    cb.add_argument("--json", action="store_true")
+    cb.set_defaults(func=cmd_calibrate)
 
     x = sub.add_parser("export", help="export a model to ONNX or TorchScript")
     x.add_argument("--model", default=str(default_model_path()))

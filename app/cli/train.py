@@ -22,12 +22,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from app.core.config import TrainingError, with_overrides
     from app.core.data import DataError
-    from app.core.events import EpochEvent, FinishedEvent, StateEvent, StepEvent, TrainState
-    from app.core.modelio import ModelFileError
     from app.core.recipes import default_config
     from app.core.resources import user_models_dir
     from app.core.training import Trainer
 
+    if args.init or args.replay or args.replay_dir:
+        return _finetune(args)
     try:
         config = default_config(
             Path(args.dataset).name,
@@ -35,6 +35,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
             device=args.device, seed=args.seed, val_fraction=args.val_split,
             precision=args.precision, limit=args.limit, threads=args.threads,
+            outlier_exposure=args.outlier_exposure,
         )  # fmt: skip
         if args.no_augment:
             config = with_overrides(config, augment=False)
@@ -57,6 +58,64 @@ def cmd_train(args: argparse.Namespace) -> int:
     except (DataError, TrainingError, ValueError) as e:
         _err(str(e))
         return EXIT_FAILED
+
+    return _drive(trainer, config)
+
+
+def _finetune(args: argparse.Namespace) -> int:
+    """`train --init MODEL --dataset DIR [--replay ...]`: a short fine-tune."""
+    from app.core.config import TrainingError
+    from app.core.data import DataError
+    from app.core.finetune import build_finetuner
+    from app.core.modelio import ModelFileError
+    from app.core.resources import user_models_dir
+
+    if not args.init:
+        _err("--replay and --replay-dir go with --init MODEL (a fine-tune)")
+        return EXIT_FAILED
+    if args.dataset in ("mnist", "fashion-mnist") or not Path(args.dataset).is_dir():
+        _err(f"{args.dataset}: --init needs --dataset DIR, a folder with one subfolder per class")
+        return EXIT_FAILED
+    if args.resume:
+        _err("--resume does not go with --init: start the fine-tune again (it is short)")
+        return EXIT_FAILED
+    out = Path(args.out) if args.out else user_models_dir() / f"{Path(args.init).stem}-{Path(args.dataset).name}.safetensors"
+    try:
+        trainer = build_finetuner(
+            args.init, args.dataset, args.replay, args.replay_dir, out=out,
+            command=" ".join(["python -m app"] + [shlex.quote(a) for a in args.argv]),
+            arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+            device=args.device, seed=args.seed, val_fraction=args.val_split,
+            precision=args.precision, threads=args.threads,
+            augment=False if args.no_augment else None,
+        )  # fmt: skip
+        if trainer.config.threads:
+            import torch
+
+            torch.set_num_threads(trainer.config.threads)
+    except (DataError, TrainingError, ModelFileError, ValueError) as e:
+        _err(str(e))
+        return EXIT_FAILED
+    for s in trainer.personal_train.skipped[:20]:
+        print(f"skipped {s}", file=sys.stderr)
+    print(
+        f"fine-tuning {trainer.base_card.name} on {len(trainer.personal_train)} examples "
+        f"({len(trainer.held_out)} held out to judge it)"
+        + (f", new classes: {', '.join(trainer.classes[len(trainer.base_card.classes):])}"
+           if len(trainer.classes) > len(trainer.base_card.classes) else "")
+        + (f", replaying {trainer.replay.name}" if trainer.replay is not None else ", no replay"),
+        file=sys.stderr,
+    )  # fmt: skip
+    return _drive(trainer, trainer.config)
+
+
+def _drive(trainer, config) -> int:
+    """Runs a trainer with a progress bar; prints the outcome."""
+    from app.core.config import TrainingError
+    from app.core.data import DataError
+    from app.core.events import EpochEvent, FinishedEvent, StateEvent, StepEvent, TrainState
+    from app.core.finetune import Comparison
+    from app.core.modelio import ModelFileError
 
     bar = ProgressBar()
     last_epoch_line = ""
@@ -97,6 +156,15 @@ def cmd_train(args: argparse.Namespace) -> int:
                         f"({trainer.test_metrics['test_split']})",
                         file=sys.stderr,
                     )
+                if ev.temperature is not None:
+                    tm = trainer.test_metrics
+                    test_ece = f"; test ECE {tm['test_ece']:.2%}" if "test_ece" in tm else ""
+                    print(f"calibrated on the validation split: temperature {ev.temperature:.4f}, "
+                          f"validation ECE {ev.val_ece_uncalibrated:.2%} -> {ev.val_ece:.2%}{test_ece}",
+                          file=sys.stderr)  # fmt: skip
+                if ev.comparison:
+                    for line in Comparison(**ev.comparison).lines():
+                        print(f"before -> after: {line}", file=sys.stderr)
                 if ev.model_path:
                     print(f"model saved: {ev.model_path}", file=sys.stderr)
     except KeyboardInterrupt:

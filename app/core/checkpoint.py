@@ -7,6 +7,8 @@ best epoch, history, config). It is ours, not a user's model file, so it may use
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import io
 import os
 from dataclasses import dataclass, field
@@ -16,13 +18,16 @@ import torch
 from torch import nn
 
 from app.core.config import TrainConfig, TrainingError
+from app.core.dataset import Dataset
 from app.core.ema import WeightEMA
 from app.core.fileio import atomic_write
 
 CHECKPOINT_FORMAT = 1
-# Settings that shape the run's schedule and data: resuming with another value would not
-# continue the same run.
-RESUME_KEYS = ("arch", "epochs", "batch_size", "lr", "seed", "val_fraction", "limit")
+# Settings that only say where and how fast a run goes: a resume may change them (move to
+# another device). Every other setting shapes the run (schedule, data, augmentation,
+# loss), so resuming with another value would not continue the same run.
+FREE_ON_RESUME = ("device", "precision", "threads", "channels_last")
+RESUME_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in FREE_ON_RESUME)
 
 
 def to_cpu(obj):
@@ -50,13 +55,65 @@ def write_checkpoint(path: str | os.PathLike, state: dict) -> None:
         raise TrainingError(f"cannot write checkpoint {path}: {e.strerror or e}") from None
 
 
-def read_checkpoint(path: str | os.PathLike, config: TrainConfig) -> dict:
-    """Reads a checkpoint made by a run with the same `RESUME_KEYS` settings as `config`.
+def data_identity(data: Dataset) -> dict:
+    """What a checkpoint records of its training data, to refuse a resume on other data:
+    name, size, classes, input spec and a digest of every image and label."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(data.images.detach().cpu().contiguous().numpy().tobytes())
+    h.update(data.labels.detach().cpu().contiguous().numpy().tobytes())
+    return {
+        "name": data.name, "images": len(data), "classes": list(data.classes),
+        "spec": data.spec.to_dict(), "digest": h.hexdigest(),
+    }  # fmt: skip
+
+
+def _check_data(path: Path, saved: object, data: dict) -> None:
+    if not isinstance(saved, dict) or "digest" not in saved:
+        return  # a checkpoint from before data identities: settings alone are checked
+    if saved.get("digest") == data["digest"]:
+        return
+    was = f"{saved.get('name', '?')} ({saved.get('images', '?')} images, {len(saved.get('classes') or [])} classes)"
+    now = f"{data['name']} ({data['images']} images, {len(data['classes'])} classes)"
+    if was == now:
+        detail = "the same name and size, but other images or labels (the files changed?)"
+    else:
+        detail = f"this run trains on {now}"
+    raise TrainingError(
+        f"{path}: checkpoint was made on {was}; {detail}. A resume continues a run on "
+        "the data it started with: use that dataset, or start a new run without --resume"
+    )
+
+
+def _refuse_model_file(path: Path) -> None:
+    """A model file (safetensors) given to --resume: say what --resume takes."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(9)
+    except OSError:
+        return
+    if path.suffix not in (".safetensors", ".json") and not (len(head) == 9 and head[8:9] == b"{"):
+        return
+    ckpt = path.with_suffix(".ckpt")
+    hint = (
+        f"; did you mean --resume {ckpt}?" if ckpt.is_file()
+        else "; a finished model cannot be resumed: train a new one (its checkpoint is written as NAME.ckpt)"
+    )  # fmt: skip
+    raise TrainingError(
+        f"{path}: this is a model file, not a training checkpoint. --resume continues an "
+        f"interrupted run from the .ckpt file written beside its model{hint}"
+    )
+
+
+def read_checkpoint(path: str | os.PathLike, config: TrainConfig, data: dict | None = None) -> dict:
+    """Reads a checkpoint made by a run with the same `RESUME_KEYS` settings as `config`
+    and, when `data` (a `data_identity`) is given, on the same data.
 
     Raises:
-        TrainingError: missing or invalid file, or made with other settings (named).
+        TrainingError: missing or invalid file, a model file, or made with other data or
+            settings (named).
     """
     path = Path(path)
+    _refuse_model_file(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -65,7 +122,12 @@ def read_checkpoint(path: str | os.PathLike, config: TrainConfig) -> dict:
         raise TrainingError(f"{path}: not a valid checkpoint ({e})") from None
     if not isinstance(state, dict) or "epoch" not in state:
         raise TrainingError(f"{path}: not a valid checkpoint (no epoch)")
-    saved = TrainConfig.from_dict(state.get("config", {}))
+    if data is not None:
+        _check_data(path, state.get("data"), data)
+    try:
+        saved = TrainConfig.from_dict(state.get("config", {}))
+    except TypeError as e:
+        raise TrainingError(f"{path}: not a valid checkpoint (config: {e})") from None
     for key in RESUME_KEYS:
         if getattr(saved, key) != getattr(config, key):
             raise TrainingError(

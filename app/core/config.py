@@ -7,6 +7,9 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 
 PRECISIONS = ("auto", "fp32", "bf16")
+ANNEALS = ("cos", "linear")
+MAX_SEED = 2**32 - 1  # every generator is seeded from seed*1000+epoch or a hash: well in range
+MAX_THREADS = 1024
 
 
 class TrainingError(Exception):
@@ -24,6 +27,9 @@ class TrainConfig:
     weight_decay: float = 5e-4
     label_smoothing: float = 0.1  # soft targets generalize better from 5k samples
     warmup_fraction: float = 0.15  # share of steps spent ramping the lr up
+    # shape of the one-cycle ramps: "cos" (cosine up and down) or "linear" (a triangle,
+    # airbench's; reaches low lr sooner, so a short schedule passes a target earlier)
+    anneal: str = "cos"
     augment: bool = True
     rotate_deg: float = 12.0  # random affine: rotation range (+/-)
     scale: float = 0.12  # zoom range (+/-, relative)
@@ -32,6 +38,9 @@ class TrainConfig:
     elastic: float = 1.0  # smooth elastic warp amplitude, px (Simard et al. 2003); 0 = off
     hflip: bool = False  # random horizontal mirror: clothing and photos, never digits
     ema_decay: float = 0.998  # EMA of weights, used for eval and saving (+0.16% on MNIST 5k); 0 = off
+    # Weight of the outlier-exposure loss (app.core.exposure): each step also shows as many
+    # synthetic non-class images with a uniform target; 0 = off (it doubles a step's work).
+    outlier_exposure: float = 0.0
     val_fraction: float = 0.1  # carved out of the training data for checkpoint choice
     seed: int = 0  # model init, data split, shuffling and augmentation all derive from it
     device: str = "auto"
@@ -42,6 +51,10 @@ class TrainConfig:
     # torch state under another run.
     threads: int = 0
     limit: int = 0  # use only the first N training samples (quick runs); 0 = all
+    # Fine-tunes (`--init MODEL`, app.core.finetune); ignored by runs from scratch.
+    train_last_stages: int = 0  # only the last N residual stages (+ the head) learn; 0 = all
+    replay_size: int = 4000  # images of the base's training data mixed into the examples
+    personal_share: float = 0.25  # share of each epoch that is the user's examples (repeated)
 
     def validate(self) -> None:
         """Raises TrainingError naming the first setting that is out of range."""
@@ -58,8 +71,16 @@ class TrainConfig:
             (0 <= self.label_smoothing < 1, "label smoothing must be in [0, 1)"),
             (0 <= self.val_fraction < 0.9, f"validation fraction must be in [0, 0.9), not {self.val_fraction}"),
             (self.precision in PRECISIONS, "precision must be auto, fp32 or bf16"),
+            (self.anneal in ANNEALS, f"anneal must be one of {', '.join(ANNEALS)}, not {self.anneal!r}"),
+            (0 <= self.warmup_fraction < 1, f"warmup fraction must be in [0, 1), not {self.warmup_fraction}"),
             (self.limit >= 0, "limit must be >= 0"),
+            (0 <= self.threads <= MAX_THREADS, f"threads must be 0 (torch's default) to {MAX_THREADS}, not {self.threads}"),
+            (0 <= self.seed <= MAX_SEED, f"seed must be a whole number from 0 to {MAX_SEED}, not {self.seed}"),
             (0 <= self.ema_decay < 1, "EMA decay must be in [0, 1)"),
+            (0 <= self.outlier_exposure <= 10, f"outlier exposure must be 0..10, not {self.outlier_exposure}"),
+            (0 <= self.train_last_stages <= 10, "train_last_stages must be 0..10"),
+            (0 <= self.replay_size <= 10**7, "replay size must be >= 0"),
+            (0 < self.personal_share <= 1, "personal share must be in (0, 1]"),
         ]
         for ok, msg in checks:
             if not ok:

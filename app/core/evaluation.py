@@ -5,7 +5,7 @@ Sits below the trainer (training imports it, never the reverse)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from app.core.calibration import CalibrationReport, calibration_report
 from app.core.data import Dataset
 
 if TYPE_CHECKING:  # only the type: evaluation stays importable without the inference stack
@@ -66,7 +67,14 @@ def per_class_accuracy(confusion: torch.Tensor) -> list[float]:
 
 @dataclass(frozen=True)
 class EvalResult:
-    """A saved model's accuracy on a dataset; `report()` for people, `to_json()` for tools."""
+    """A saved model's accuracy and calibration on a dataset; `report()` for people,
+    `to_json()` for tools.
+
+    loss: cross-entropy of the raw logits (T = 1). ece/nll: of the probabilities the app
+    shows (softmax(logits / T), T the card's temperature; 1 if it has none), 15 bins;
+    ece_uncalibrated/nll_uncalibrated: the same at T = 1. calibration: the full report
+    (reliability bins) behind ece/nll, for the reliability diagram.
+    """
 
     accuracy: float
     loss: float
@@ -77,6 +85,13 @@ class EvalResult:
     dataset: str
     model: str
     through_preprocess: bool
+    temperature: float = 1.0
+    calibrated: bool = False
+    ece: float = float("nan")
+    nll: float = float("nan")
+    ece_uncalibrated: float = float("nan")
+    nll_uncalibrated: float = float("nan")
+    calibration: CalibrationReport | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict:
         return {
@@ -85,6 +100,12 @@ class EvalResult:
             "n": self.n,
             "accuracy": round(self.accuracy, 6),
             "loss": round(self.loss, 6),
+            "ece": round(self.ece, 6),
+            "nll": round(self.nll, 6),
+            "ece_uncalibrated": round(self.ece_uncalibrated, 6),
+            "nll_uncalibrated": round(self.nll_uncalibrated, 6),
+            "temperature": round(self.temperature, 6),
+            "calibrated": self.calibrated,
             "per_class": {c: round(a, 6) for c, a in zip(self.classes, self.per_class)},
             "through_preprocess": self.through_preprocess,
         }
@@ -95,12 +116,38 @@ class EvalResult:
             f"dataset:  {self.dataset} ({self.n} images"
             + (", through the app's preprocessing)" if self.through_preprocess else ")"),
             f"accuracy: {self.accuracy:.2%} ({round(self.accuracy * self.n)}/{self.n})",
-            "per class:",
+            "calibration (ECE: 15 equal-width bins; NLL: mean negative log-likelihood):",
+            f"  {'probabilities':<28} {'ECE':>7} {'NLL':>8}",
+            f"  {'raw softmax (T = 1)':<28} {self.ece_uncalibrated:7.2%} {self.nll_uncalibrated:8.4f}",
         ]
+        if self.calibrated:
+            lines.append(f"  {f'as shown (T = {self.temperature:.4g})':<28} {self.ece:7.2%} {self.nll:8.4f}")
+        else:
+            lines.append("  (never calibrated: python -m app calibrate fits its temperature)")
+        lines.append("per class:")
         width = max(len(c) for c in self.classes)
         for c, a, row in zip(self.classes, self.per_class, self.confusion):
             lines.append(f"  {c:>{width}}  {a:7.2%}  ({sum(row)} images)")
         return "\n".join(lines)
+
+
+@torch.inference_mode()
+def model_logits(
+    model: nn.Module, images: torch.Tensor, batch_size: int = 500, channels_last: bool = True, tta_flip: bool = False
+) -> torch.Tensor:
+    """Float logits (N, K) on the CPU of uint8 images (N, C, H, W), run as `evaluate` runs them."""
+    model.eval()
+    device = next(model.parameters()).device
+    out = []
+    for start in range(0, len(images), batch_size):
+        xb = images[start : start + batch_size].to(device).float().div_(255)
+        if channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        z = model(xb).float()
+        if tta_flip:
+            z = (z + model(xb.flip(-1)).float()) / 2
+        out.append(z.cpu())
+    return torch.cat(out) if out else torch.zeros(0, 0)
 
 
 def reprepare(data: Dataset, predictor: Predictor) -> torch.Tensor:
@@ -117,10 +164,20 @@ def reprepare(data: Dataset, predictor: Predictor) -> torch.Tensor:
 def evaluate_model(predictor: Predictor, data: Dataset, through_preprocess: bool = False) -> EvalResult:
     """Accuracy, loss, per-class accuracy and confusion matrix of `predictor` on `data`."""
     images = reprepare(data, predictor) if through_preprocess else data.images
-    loss, acc, conf = evaluate(
-        predictor.model, images, data.labels, len(predictor.classes), tta_flip=predictor.tta_flip
-    )
+    k = len(predictor.classes)
+    z = model_logits(predictor.model, images, tta_flip=predictor.tta_flip).reshape(len(images), k)
+    y = data.labels.cpu()
+    loss = float(F.cross_entropy(z, y)) if len(y) else 0.0
+    conf = torch.bincount(y * k + z.argmax(1), minlength=k * k).view(k, k)
+    acc = float(conf.diag().sum()) / max(len(y), 1)
+    t = predictor.temperature
+    shown = raw = None
+    if len(y) and bool(torch.isfinite(z).all()):  # NaN logits: calibration is not defined
+        shown, raw = calibration_report(z, y, t), calibration_report(z, y, 1.0)
+    nan = float("nan")
     return EvalResult(
         acc, loss, per_class_accuracy(conf), conf.tolist(), list(predictor.classes), len(data),
         f"{data.name} ({data.source})", str(predictor.path), through_preprocess,
+        t, predictor.calibrated, shown.ece if shown else nan, shown.nll if shown else nan,
+        raw.ece if raw else nan, raw.nll if raw else nan, shown,
     )  # fmt: skip

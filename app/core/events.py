@@ -92,6 +92,13 @@ class FinishedEvent:
     best_epoch: int | None
     model_path: str | None
     elapsed_s: float
+    # Calibration fitted at the end (app.core.recalibration): the temperature and the
+    # validation ECE after and before it; None when there was nothing to fit on.
+    temperature: float | None = None
+    val_ece: float | None = None
+    val_ece_uncalibrated: float | None = None
+    # A fine-tune's before/after accuracies (`app.core.finetune.Comparison.to_dict()`).
+    comparison: dict | None = None
 
 
 Event = StepEvent | EpochEvent | StateEvent | FinishedEvent

@@ -325,6 +325,7 @@ def explain(
     *,
     tta_flip: bool = False,
     precision: str = "auto",
+    temperature: float = 1.0,
 ) -> list[Explanation]:
     """Explains each image's logit for its target class (default: the predicted one).
 
@@ -336,6 +337,8 @@ def explain(
         tta_flip: the model is used with flip TTA (`flip_tta(card.recipe)`).
         precision: integrated gradients' path precision (see there); Grad-CAM, one
             pass, is always fp32.
+        temperature: the model card's calibration temperature; only the probabilities
+            shown with the map use it (the attributions are of the raw logit).
 
     Raises:
         ValueError: unknown method, target out of range, or a model in training mode.
@@ -349,7 +352,7 @@ def explain(
     else:
         attrs, logits = integrated_gradients(model, images, targets, tta_flip=tta_flip, precision=precision)
     t = _targets(logits, targets)
-    probs = torch.softmax(logits, 1).numpy()
+    probs = torch.softmax(logits / temperature, 1).numpy()
     pred = logits.argmax(1).numpy()
     where = ", averaged over the image and its mirror" if tta_flip else ""
     out = []
@@ -372,6 +375,7 @@ def explain_prepared(
     *,
     tta_flip: bool = False,
     precision: str = "auto",
+    temperature: float = 1.0,
 ) -> Explanation:
     """`explain` for one prepared image (the canvas, a dropped file).
 
@@ -382,4 +386,7 @@ def explain_prepared(
         raise ValueError(prepared.reason or "nothing to explain: the image is blank")
     px = np.asarray(prepared.pixels)
     batch = px[None, None] if px.ndim == 2 else px.transpose(2, 0, 1)[None]
-    return explain(model, np.ascontiguousarray(batch), target, method, tta_flip=tta_flip, precision=precision)[0]
+    return explain(
+        model, np.ascontiguousarray(batch), target, method, tta_flip=tta_flip, precision=precision,
+        temperature=temperature,
+    )[0]  # fmt: skip

@@ -54,7 +54,9 @@ def explain_files(
         if prepared.blank:
             yield ExplainedFile(path, skipped=prepared.reason)
             continue
-        e = explain_prepared(predictor.model, prepared, target, method, tta_flip=predictor.tta_flip)
+        e = explain_prepared(
+            predictor.model, prepared, target, method, tta_flip=predictor.tta_flip, temperature=predictor.temperature
+        )
         picture = explanation_sheet(e, prepared.pixels, predictor.classes, source, prepared.placement)
         buf = io.BytesIO()
         picture.save(buf, format="PNG")

@@ -7,6 +7,7 @@ file in place of a good one, and a failed write leaves no temp file behind.
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -99,3 +100,57 @@ def atomic_write_files(
     finally:
         for tmp, _ in staged:
             _unlink_quietly(tmp)
+
+
+def _is_own_temp(name: str, target: str) -> bool:
+    """Whether `name` is one of `_stage`'s temp files for `target`: `.TARGET.XXXXXXXX.tmp`."""
+    prefix = f".{target}."
+    middle = name[len(prefix) : -len(".tmp")] if name.startswith(prefix) and name.endswith(".tmp") else ""
+    return len(middle) == 8 and all(c.isalnum() or c == "_" for c in middle)
+
+
+def remove_stale_temps(*paths: str | os.PathLike) -> list[Path]:
+    """Removes the temp files that a killed write of `paths` left behind (our own
+    naming only: `.NAME.XXXXXXXX.tmp` beside each path). Call it only while no other
+    process writes those paths (under the run lock). Returns what was removed."""
+    removed = []
+    for path in paths:
+        p = Path(path)
+        try:
+            with os.scandir(p.parent) as it:
+                stale = [Path(e.path) for e in it if _is_own_temp(e.name, p.name) and e.is_file(follow_symlinks=False)]
+        except OSError:
+            continue
+        for t in stale:
+            try:
+                t.unlink()
+                removed.append(t)
+            except OSError:
+                pass
+    return removed
+
+
+def check_writable(path: str | os.PathLike, what: str = "output") -> None:
+    """Checks that `path` can be written: its folder exists (or can be made) and takes a
+    new file. A real write, not `os.access` (which says yes to root on a read-only mount).
+
+    Raises:
+        OSError: with a message naming the folder and the reason.
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise IsADirectoryError(errno.EISDIR, f"{what} {p} is a folder, not a file")
+    for parent in [p.parent, *p.parent.parents]:
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                raise NotADirectoryError(
+                    errno.ENOTDIR, f"{what} {p}: {parent} is a file, not a folder"
+                )
+            break
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+        os.close(fd)
+        _unlink_quietly(tmp)
+    except OSError as e:
+        raise OSError(e.errno, f"cannot write {what} {p}: {e.strerror or e}") from None

@@ -75,15 +75,17 @@ def score_samples(
     *,
     tta_flip: bool = False,
     batch_size: int = 256,
+    temperature: float = 1.0,
 ) -> SampleScores:
     """Runs `model` (eval mode, e.g. `Predictor.model` or its fused copy) on uint8
-    (N, C, H, W) images, with flip TTA for mirror-trained models, as the app does."""
+    (N, C, H, W) images, with flip TTA for mirror-trained models and the card's
+    calibration `temperature`, as the app does."""
     if model.training:
         raise ValueError("scoring needs a model in eval mode")
     probs = []
     for s in range(0, len(images), batch_size):
         x = model_input(model, images[s : s + batch_size])
-        probs.append(torch.softmax(app_logits(model, x, tta_flip), 1).cpu())
+        probs.append(torch.softmax(app_logits(model, x, tta_flip) / temperature, 1).cpu())
     k = getattr(model, "num_classes", None)
     p = torch.cat(probs).numpy() if probs else np.zeros((0, k or 0), np.float32)
     return SampleScores(p.astype(np.float32), labels.numpy().astype(np.int64))

@@ -2,139 +2,40 @@
 
 Nothing a user hands us is ever unpickled: weights are read with safetensors, and the
 card is JSON. Inference lives in `app.core.predictor`.
+
+The two files are one model: both carry the same random `pair` id. A save writes the new
+card as `.NAME.next.json` first, then replaces the weights, then moves the card into
+place; a process killed between those renames leaves new weights whose card is the
+pending one, and readers take that (and finish the move). Old pairs without an id load
+as before.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
-import math
 import os
+import secrets
 import struct
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
 from app import __version__
-from app.core import fields
 from app.core.fileio import atomic_write_files
-from app.core.models import ARCHITECTURES, Classifier, InputSpec, build_model, count_parameters
+from app.core.modelcard import (  # noqa: F401  (re-exported: their home was here)
+    ABSTAIN_SCORES,
+    CARD_FORMAT,
+    MAX_CLASS_NAME,
+    MAX_CLASSES,
+    ModelCard,
+    ModelFileError,
+)
+from app.core.models import Classifier, build_model, count_parameters
 from app.core.reading import FileProblem, open_regular, read_capped
 
-CARD_FORMAT = 1
 MAX_CARD_BYTES = 16_000_000  # a 100,000-class card is ~5 MB
-MAX_CLASSES = 100_000
-MAX_CLASS_NAME = 200  # characters
 MAX_WEIGHTS_BYTES = 2**31  # ResNet-50 is ~100 MB
-
-
-class ModelFileError(Exception):
-    """A model file that cannot be used; str() is a user-readable message."""
-
-
-@dataclass
-class ModelCard:
-    """Everything needed to rebuild, use and judge a model."""
-
-    name: str
-    arch: str
-    classes: list[str]
-    input: InputSpec
-    dataset: str = ""
-    train_samples: int = 0
-    command: str = ""
-    metrics: dict = field(default_factory=dict)  # e.g. {"test_accuracy": .., "test_split": ..}
-    recipe: dict = field(default_factory=dict)
-    created: str = ""
-    app_version: str = __version__
-    torch_version: str = torch.__version__
-    parameters: int = 0
-    format: int = CARD_FORMAT
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["input"] = self.input.to_dict()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict, source: str = "card") -> ModelCard:
-        """Builds a card from parsed JSON, checking every field's type and range (the
-        one validation of a card; unknown fields are ignored).
-
-        Raises:
-            ModelFileError: naming `source` and the field that is wrong.
-        """
-        if not isinstance(d, dict):
-            raise ModelFileError(f"{source}: model card is not a JSON object")
-        try:
-            fmt = fields.integer(d, "format", 1, 1_000_000, CARD_FORMAT)
-            if fmt > CARD_FORMAT:
-                raise fields.FieldError(
-                    f"format {fmt} is newer than this version of ResNet Studio reads "
-                    f"({CARD_FORMAT}); update the app"
-                )
-            arch = str(fields.text(d, "arch", max_len=100))
-            if arch not in ARCHITECTURES:
-                raise ModelFileError(
-                    f"{source}: unknown architecture {arch!r} (known: {', '.join(ARCHITECTURES)})"
-                )
-            card = cls(
-                name=str(fields.text(d, "name", "", max_len=1000)),
-                arch=arch,
-                classes=fields.names(d, "classes", 2, MAX_CLASSES, MAX_CLASS_NAME),
-                input=InputSpec.from_dict(d["input"]),
-                dataset=str(fields.text(d, "dataset", "")),
-                train_samples=fields.integer(d, "train_samples", 0, 10**12, 0),
-                command=str(fields.text(d, "command", "")),
-                metrics=_checked_metrics(fields.mapping(d, "metrics", {})),
-                recipe=_checked_recipe(fields.mapping(d, "recipe", {})),
-                created=str(fields.text(d, "created", "", max_len=100)),
-                app_version=str(fields.text(d, "app_version", "", max_len=100)),
-                torch_version=str(fields.text(d, "torch_version", "", max_len=100)),
-                parameters=fields.integer(d, "parameters", 0, 10**12, 0),
-                format=fmt,
-            )
-        except KeyError as e:
-            raise ModelFileError(f"{source}: model card lacks the field {e.args[0]!r}") from None
-        except ValueError as e:  # FieldError, and InputSpec's own checks
-            raise ModelFileError(f"{source}: invalid model card ({e})") from None
-        return card
-
-    def summary(self) -> str:
-        acc = self.metrics.get("test_accuracy")
-        split = self.metrics.get("test_split") or "test"
-        acc_s = f", {acc * 100:.2f}% on {split}" if fields.is_number(acc) else ""
-        return f"{self.name} ({self.arch}, {len(self.classes)} classes{acc_s})"
-
-
-def _checked_metrics(metrics: dict) -> dict:
-    """The metrics the app reads or shows must have their type (accuracy in 0..1, loss
-    >= 0, or null); other entries are kept as they are."""
-    w = "metrics."
-    for key in ("test_accuracy", "val_accuracy"):
-        fields.number(metrics, key, 0.0, 1.0, None, w, allow_none=True)
-    for key in ("test_loss", "final_train_loss"):
-        fields.number(metrics, key, 0.0, math.inf, None, w, allow_none=True)
-    if metrics.get("epochs_trained") is not None:
-        fields.integer(metrics, "epochs_trained", 0, 10**9, where=w)
-    for key in ("test_split", "val_split"):
-        fields.text(metrics, key, None, w, max_len=10_000, allow_none=True)
-    per_class = metrics.get("test_per_class")
-    if per_class is not None and not (
-        isinstance(per_class, list) and all(fields.is_number(a) and 0 <= a <= 1 for a in per_class)
-    ):
-        raise fields.FieldError(f"{w}test_per_class must be a list of numbers in 0..1")
-    return dict(metrics)
-
-
-def _checked_recipe(recipe: dict) -> dict:
-    """The recipe settings that change how the model is used (`flip_tta`) must be
-    true/false; the rest is a record of the training run."""
-    for key in ("hflip", "augment"):
-        if key in recipe:
-            fields.boolean(recipe, key, where="recipe.")
-    return dict(recipe)
 
 
 def card_path(weights: str | os.PathLike) -> Path:
@@ -148,8 +49,20 @@ def weights_path(path: str | os.PathLike) -> Path:
     return p if p.suffix == ".safetensors" else p.with_suffix(".safetensors")
 
 
+def pending_card_path(weights: str | os.PathLike) -> Path:
+    """Where a save puts the new card until the new weights are in place:
+    `.NAME.next.json` beside them."""
+    w = weights_path(weights)
+    return w.with_name(f".{w.stem}.next.json")
+
+
 def save_model(path: str | os.PathLike, model: Classifier, card: ModelCard) -> Path:
-    """Saves weights + card atomically; returns the weights path.
+    """Saves weights + card as one pair; returns the weights path.
+
+    Both files are written in full (synced temp files) before anything is replaced, then
+    the card goes to `pending_card_path`, the weights replace the old ones, and the card
+    replaces the old card. Whenever the process dies, `read_card`/`load_model` find a
+    complete pair: the old one, or the new weights with the pending card.
 
     Raises:
         ModelFileError: the folder is not writable or the disk is full (the previous
@@ -161,17 +74,66 @@ def save_model(path: str | os.PathLike, model: Classifier, card: ModelCard) -> P
     card.name = card.name or wpath.stem
     card.parameters = count_parameters(model)
     card.created = card.created or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    card.pair = secrets.token_hex(8)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    meta = {"arch": card.arch, "app": "resnet-studio", "app_version": __version__}
+    meta = {"arch": card.arch, "app": "resnet-studio", "app_version": __version__, "pair": card.pair}
     weights = st_save(tensors, metadata=meta)
-    card_bytes = json.dumps(card.to_dict(), indent=2).encode() + b"\n"
-    # Both files are written in full before either replaces its old version: a full disk
-    # while writing the card must not leave new weights beside the old card.
+    card_bytes = _card_bytes(card)
+    cpath, pending = card_path(wpath), pending_card_path(wpath)
     try:
-        atomic_write_files([(wpath, weights), (card_path(wpath), card_bytes)])
+        atomic_write_files([(pending, card_bytes), (wpath, weights)])
+        try:
+            os.replace(pending, cpath)
+        except FileNotFoundError:  # a reader finished the move for us (see read_card)
+            if _card_pair(cpath) != card.pair:
+                raise
     except OSError as e:
         raise ModelFileError(f"cannot save model to {wpath}: {e.strerror or e}") from None
     return wpath
+
+
+def _card_pair(cpath: Path) -> str | None:
+    try:
+        return str(json.loads(read_capped(cpath, MAX_CARD_BYTES, "a model card")).get("pair", ""))
+    except (FileProblem, ValueError, AttributeError):
+        return None
+
+
+def _weights_pair(wpath: Path) -> str:
+    """The `pair` id in a weights file's header metadata; "" when it has none or the
+    file cannot be read (load_model then says what is wrong with it)."""
+    try:
+        with open_regular(wpath, MAX_WEIGHTS_BYTES, "a model file") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                return ""
+            (n,) = struct.unpack("<Q", head)
+            if n > 100_000_000:
+                return ""
+            meta = json.loads(f.read(n)).get("__metadata__") or {}
+        pair = meta.get("pair", "")
+        return pair if isinstance(pair, str) else ""
+    except (FileProblem, OSError, ValueError, AttributeError):
+        return ""
+
+
+def _card_bytes(card: ModelCard) -> bytes:
+    return json.dumps(card.to_dict(), indent=2).encode() + b"\n"
+
+
+def write_card(path: str | os.PathLike, card: ModelCard) -> Path:
+    """Replaces the card of the model at `path` atomically (the weights are not touched);
+    returns the card's path.
+
+    Raises:
+        ModelFileError: the card cannot be written (the old one is left intact).
+    """
+    cpath = card_path(weights_path(path))
+    try:
+        atomic_write_files([(cpath, _card_bytes(card))])
+    except OSError as e:
+        raise ModelFileError(f"cannot write the model card {cpath}: {e.strerror or e}") from None
+    return cpath
 
 
 _PICKLE_MAGICS = (b"\x80", b"PK\x03\x04")  # pickle protocol 2+ opcode; torch.save's zip
@@ -226,11 +188,46 @@ def _check_safetensors_header(path: Path) -> None:
 def read_card(path: str | os.PathLike) -> ModelCard:
     """Reads and validates the card of a model (NAME.safetensors, NAME.json or NAME).
 
+    When the weights come from a newer save than the card (a save killed between its
+    renames), the pending card of that save is the model's card: it is returned, and
+    moved into place when the folder allows.
+
     Raises:
         ModelFileError: missing, not a regular file, too large, not JSON, or a field
-            with the wrong type or value.
+            with the wrong type or value; weights and card from different saves with no
+            pending card that fits.
     """
-    cpath = card_path(weights_path(path))
+    wpath = weights_path(path)
+    cpath = card_path(wpath)
+    try:
+        card = _read_card_file(cpath)
+    except ModelFileError:
+        if cpath.exists() or not wpath.exists():
+            raise
+        card = None  # a first save killed before its card was moved into place?
+    wpair = _weights_pair(wpath) if card is None or card.pair else ""
+    if card is not None and (not card.pair or not wpair or wpair == card.pair):
+        return card
+    pending = pending_card_path(wpath)
+    try:
+        staged = _read_card_file(pending)
+    except ModelFileError:
+        staged = None
+    if staged is not None and wpair and staged.pair == wpair:
+        try:
+            os.replace(pending, cpath)  # finish the interrupted save
+        except OSError:
+            pass  # read-only folder: the pending card serves as it is
+        return staged
+    if card is None:
+        return _read_card_file(cpath)  # raises the card's own problem
+    raise ModelFileError(
+        f"{wpath}: the weights and the card {cpath.name} come from different saves (an "
+        "interrupted save, or files copied from two models); save or copy the model again"
+    )
+
+
+def _read_card_file(cpath: Path) -> ModelCard:
     try:
         raw = read_capped(cpath, MAX_CARD_BYTES, "a model card")
     except FileProblem as e:

@@ -207,6 +207,23 @@ ARCHITECTURES: dict[str, ArchInfo] = {
         "ResNet-20-style (3 stages 16/32/64, 3 blocks each, ~0.27 M params)",
         lambda c, n, s: CompactResNet(c, n, (16, 32, 64), (3, 3, 3)),
     ),
+    # Shallower/narrower ResNets for time-to-accuracy on a CPU (bench/speedrun_lab.py):
+    # same blocks, fewer of them; the cost of a training image scales with depth and width^2.
+    "resnet-mnist-14": ArchInfo(
+        "resnet-mnist-14",
+        "ResNet-14 (3 stages 16/32/64, 2 blocks each, ~0.18 M params)",
+        lambda c, n, s: CompactResNet(c, n, (16, 32, 64), (2, 2, 2)),
+    ),
+    "resnet-mnist-8": ArchInfo(
+        "resnet-mnist-8",
+        "ResNet-8 (3 stages 16/32/64, 1 block each, ~0.08 M params)",
+        lambda c, n, s: CompactResNet(c, n, (16, 32, 64), (1, 1, 1)),
+    ),
+    "resnet-mnist-8-wide": ArchInfo(
+        "resnet-mnist-8-wide",
+        "ResNet-8, wider (3 stages 24/48/96, 1 block each, ~0.17 M params)",
+        lambda c, n, s: CompactResNet(c, n, (24, 48, 96), (1, 1, 1)),
+    ),
     "resnet18": ArchInfo("resnet18", "torchvision ResNet-18 (11 M params)", _torchvision_resnet("resnet18")),
     "resnet34": ArchInfo("resnet34", "torchvision ResNet-34 (21 M params)", _torchvision_resnet("resnet34")),
     "resnet50": ArchInfo(

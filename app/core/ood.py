@@ -236,6 +236,18 @@ def describe_classes(classes: Sequence[str], limit: int = 4) -> str:
     return ", ".join(names[: limit - 1]) + f", \u2026 ({len(names)} classes)"
 
 
+def kind_of(classes: Sequence[str]) -> str:
+    """What a model's classes are, for "this does not look like ...": "a digit" when every
+    class is one decimal digit, "a letter" when every class is one letter, otherwise the
+    names themselves (`describe_classes`)."""
+    names = [str(c) for c in classes]
+    if all(len(n) == 1 and n.isdecimal() for n in names):
+        return "a digit"
+    if all(len(n) == 1 and n.isalpha() for n in names):
+        return "a letter"
+    return describe_classes(names)
+
+
 @dataclass(frozen=True)
 class Verdict:
     """What to tell the user about one image.
@@ -289,7 +301,7 @@ class AbstainRule:
         s = self.scores(z, features)
         p = torch.softmax(z / self.temperature, 1)
         top = torch.topk(p, 2, dim=1)
-        what = describe_classes(classes)
+        what = kind_of(classes)
         out = []
         for i in range(len(z)):
             a, b = (classes[int(j)] for j in top.indices[i])

@@ -5,24 +5,37 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
+from app.core.calibration import calibration_report
 from app.core.config import TrainConfig
 from app.core.data import Dataset
-from app.core.evaluation import evaluate, per_class_accuracy
+from app.core.evaluation import model_logits, per_class_accuracy
 from app.core.modelio import ModelCard
 
 
-def test_metrics(model: nn.Module, test: Dataset, n_classes: int, tta_flip: bool) -> dict:
+def test_metrics(
+    model: nn.Module, test: Dataset, n_classes: int, tta_flip: bool, temperature: float | None = None
+) -> dict:
     """The model card's test entries: accuracy, loss, per-class accuracy of `model` on
-    `test` (judged once, as the app uses the model)."""
-    loss, acc, conf = evaluate(model, test.images, test.labels, n_classes, tta_flip=tta_flip)
-    return {
-        "test_accuracy": acc,
-        "test_loss": loss,
+    `test` (judged once, as the app uses the model), and with a `temperature` the test
+    ECE and NLL before and after calibration (measured only; never fitted on)."""
+    z = model_logits(model, test.images, tta_flip=tta_flip).reshape(len(test), n_classes)
+    y = test.labels.cpu()
+    conf = torch.bincount(y * n_classes + z.argmax(1), minlength=n_classes * n_classes).view(n_classes, n_classes)
+    out = {
+        "test_accuracy": float(conf.diag().sum()) / max(len(y), 1),
+        "test_loss": float(F.cross_entropy(z, y)) if len(y) else 0.0,
         "test_split": f"{test.name} test ({len(test)} images)",
         "test_per_class": per_class_accuracy(conf),
     }
+    if temperature is not None and len(y) and bool(torch.isfinite(z).all()):
+        before, after = calibration_report(z, y, 1.0), calibration_report(z, y, temperature)
+        out.update(test_ece=after.ece, test_ece_uncalibrated=before.ece, test_nll=after.nll,
+                   test_nll_uncalibrated=before.nll)  # fmt: skip
+    return out
 
 
 def run_card(

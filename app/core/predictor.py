@@ -5,6 +5,7 @@ the evaluation use it (conv-BN fused, channels_last, flip TTA for mirror-trained
 from __future__ import annotations
 
 import copy
+import math
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -21,6 +22,7 @@ from app.core.explain import Explanation, explain_prepared
 from app.core.images import ImageLoadError, load_image
 from app.core.modelio import ModelCard, load_model, weights_path
 from app.core.models import Classifier
+from app.core.ood import AbstainRule
 from app.core.precision import Choice, choose_for_inference
 from app.core.preprocess import PreparedImage, prepare
 from app.core.step import StepPrecision
@@ -38,6 +40,10 @@ class Prediction:
     model_input: the exact uint8 image the model received.
     region: where the digit was found on a photo, (x0, y0, x1, y1) in the image's pixels.
     note: what the user should know besides the label (e.g. several digits were found).
+    verdict: whether to answer ("ok"), "unsure" between the top two, or say the image is
+    "foreign" to the model's classes (`ood.AbstainRule`); verdict_message says it in
+    words ("not sure: 4 or 9?", "this does not look like a digit"; "" when ok).
+    calibrated: the probabilities are divided by the card's fitted temperature.
     """
 
     label: str | None
@@ -50,6 +56,16 @@ class Prediction:
     message: str = ""
     region: tuple[int, int, int, int] | None = None
     note: str = ""
+    verdict: str = "ok"
+    verdict_message: str = ""
+    calibrated: bool = False
+
+    @property
+    def headline(self) -> str:
+        """What to tell the user in one phrase: the label, or the verdict's message."""
+        if self.blank:
+            return self.message
+        return self.verdict_message or str(self.label)
 
     def to_json(self) -> dict:
         if self.blank:
@@ -58,7 +74,11 @@ class Prediction:
             "label": self.label,
             "confidence": round(self.confidence, 6),
             "top_k": [[lbl, round(p, 6)] for lbl, p in self.top_k],
+            "verdict": self.verdict,
+            "calibrated": self.calibrated,
         }
+        if self.verdict_message:
+            out["verdict_message"] = self.verdict_message
         if self.region is not None:
             out["region"] = list(self.region)
         if self.note:
@@ -101,6 +121,15 @@ def _fused_for_inference(model: torch.nn.Module) -> torch.nn.Module:
     return fused.to(memory_format=torch.channels_last)
 
 
+def abstain_rule(card: ModelCard) -> AbstainRule:
+    """The card's fitted "not sure" / "does not look like" rule at its temperature; for a
+    card without one, a rule that only says "not sure" (never "does not look like")."""
+    t = card.temperature if card.temperature is not None else 1.0
+    if card.abstain is not None:
+        return AbstainRule.from_dict({**card.abstain, "temperature": t})
+    return AbstainRule("msp", math.inf, t)
+
+
 def flip_tta(recipe: dict) -> bool:
     """Whether a model is judged and used on each image and its mirror (logits averaged).
 
@@ -129,10 +158,15 @@ class Predictor:
         # match the model to ~1e-7. `model` stays the model as loaded.
         self._forward = _fused_for_inference(self.model)
         self.tta_flip = flip_tta(card.recipe)  # mirror-trained models see each image twice
-        # fp32 or bf16 autocast: `auto` measures which is faster here, once per machine
-        # for single images (the canvas) and once for batches (app.core.precision).
+        # fp32 or bf16 autocast: `auto` measures which is faster here (app.core.precision)
         self.precision = precision
-        self._choices: dict[int, Choice] = {}
+        self._choice: Choice | None = None
+        # Probabilities are softmax(logits / T) with the card's fitted temperature (1 for a
+        # card that was never calibrated); the rule says when not to answer. A card
+        # without a fitted rule still says "not sure" between two close classes.
+        self.calibrated = card.temperature is not None
+        self.temperature = card.temperature if card.temperature is not None else 1.0
+        self.rule = abstain_rule(card)
 
     @classmethod
     def load(
@@ -145,6 +179,11 @@ class Predictor:
         p = Path(path) if path is not None else default_model_path()
         model, card = load_model(p, device)
         return cls(model, card, weights_path(p), precision)
+
+    @property
+    def inference_model(self) -> nn.Module:
+        """The BN-fused, channels_last copy that `predict` runs (eval only, never train)."""
+        return self._forward
 
     @property
     def classes(self) -> list[str]:
@@ -171,8 +210,9 @@ class Predictor:
         k = max(1, min(top_k, len(self.classes)))
         for start in range(0, len(todo), BATCH):
             idx = todo[start : start + BATCH]
-            probs = torch.softmax(self.logits(self._to_batch([prepared[i] for i in idx])), 1)
-            probs_np = probs.cpu().numpy()
+            logits = self.logits(self._to_batch([prepared[i] for i in idx])).cpu()
+            probs_np = torch.softmax(logits / self.temperature, 1).numpy()
+            verdicts = self.rule.judge(logits.double().numpy(), self.classes)
             for row, i in enumerate(idx):
                 pr = probs_np[row]
                 order = np.argsort(-pr)[:k]
@@ -186,24 +226,28 @@ class Predictor:
                     prepared[i].pixels,
                     region=prepared[i].region,
                     note=prepared[i].note,
+                    verdict=verdicts[row].kind,
+                    verdict_message=verdicts[row].message,
+                    calibrated=self.calibrated,
                 )
         return [p for p in out if p is not None]
 
-    def precision_for(self, n: int) -> Choice:
-        """The precision for batches of `n` images: one choice for single images, one for
-        batches (measured on `BATCH` copies of a blank image)."""
-        bucket = 1 if n == 1 else BATCH
-        if bucket not in self._choices:
+    def inference_precision(self) -> Choice:
+        """fp32 or bf16 for every forward pass of this Predictor: `auto` is measured once
+        per machine on batches of `BATCH` (where the gain is; a single image takes a few
+        ms either way), and single images use the same, so an image gets the same answer
+        alone or in a batch."""
+        if self._choice is None:
             spec = self.card.input
-            sample = torch.zeros(bucket, spec.channels, spec.size, spec.size, device=self.device)
+            sample = torch.zeros(BATCH, spec.channels, spec.size, spec.size, device=self.device)
             sample = sample.contiguous(memory_format=torch.channels_last)
-            self._choices[bucket] = choose_for_inference(self.precision, self._forward, sample, self.card.arch)
-        return self._choices[bucket]
+            self._choice = choose_for_inference(self.precision, self._forward, sample, self.card.arch)
+        return self._choice
 
     @torch.inference_mode()
     def logits(self, batch: torch.Tensor) -> torch.Tensor:
         """Float logits of a float (N, C, H, W) batch in [0, 1] on the model's device."""
-        with StepPrecision(self.device, self.precision_for(len(batch)).dtype).autocast():
+        with StepPrecision(self.device, self.inference_precision().dtype).autocast():
             out = self._forward(batch).float()
             if self.tta_flip:
                 out = (out + self._forward(batch.flip(-1)).float()) / 2
@@ -232,7 +276,9 @@ class Predictor:
             ValueError: a blank image, a target out of range or an unknown method.
         """
         model = self._forward if fused else self.model
-        return explain_prepared(model, prepared, target, method, tta_flip=self.tta_flip, precision=precision)
+        return explain_prepared(
+            model, prepared, target, method, tta_flip=self.tta_flip, precision=precision, temperature=self.temperature
+        )
 
     def predict(self, image: Image.Image | np.ndarray, top_k: int = 5, clean: bool = False) -> Prediction:
         """Preprocesses and classifies one image (PIL or array); clean=True for canvas

@@ -27,10 +27,16 @@ import torch
 from torch import nn
 
 from app.core.augment import augment_batch, step_generator
-from app.core.checkpoint import Best, read_checkpoint, restore_training, write_checkpoint
+from app.core.checkpoint import (
+    Best,
+    data_identity,
+    read_checkpoint,
+    restore_training,
+    write_checkpoint,
+)
 from app.core.config import TrainConfig, TrainingError
 from app.core.control import RunControl
-from app.core.data import Dataset, split_train_val
+from app.core.data import Dataset
 from app.core.devices import is_device_failure, resolve_device
 from app.core.ema import WeightEMA
 from app.core.evaluation import evaluate, per_class_accuracy
@@ -44,11 +50,16 @@ from app.core.events import (
     StepEvent,
     TrainState,
 )
+from app.core.exposure import OUTLIER, OutlierExposureLoss, outlier_pool, step_outliers
+from app.core.fileio import check_writable
+from app.core.modelcard import ModelCard
 from app.core.modelio import save_model
 from app.core.models import Classifier, build_model, init_weights
 from app.core.outcome import run_card, test_metrics
 from app.core.precision import Choice, choose_for_training
 from app.core.predictor import flip_tta
+from app.core.recalibration import ModelCalibration, calibrate, training_split
+from app.core.runlock import run_files
 from app.core.step import NonFiniteLoss, StepPrecision
 
 
@@ -108,10 +119,22 @@ class Trainer(RunControl):
             self.out.with_suffix(".ckpt") if self.out else None
         )
         self.resume_from = Path(resume) if resume else None
+        for target, what in ((self.out, "model file"), (self.checkpoint, "checkpoint")):
+            if target is not None:  # said now, not after the first epoch
+                try:
+                    check_writable(target, what)
+                except OSError as e:
+                    raise TrainingError(e.strerror or str(e)) from None
         self.command = command
+        # Every checkpoint records the data; a resume is checked against it (and every setting) now.
+        self._data_id = data_identity(data) if (self.checkpoint or self.resume_from) else None
+        self._resume_state = read_checkpoint(self.resume_from, config, self._data_id) if resume else None
         self.history: list[dict] = []
         self.model: Classifier | None = None
         self.test_metrics: dict = {}
+        self.comparison: dict | None = None  # before/after figures of a fine-tune (finetune.py)
+        self.calibration: ModelCalibration | None = None  # fitted at the end of the run
+        self._outliers: torch.Tensor | None = None  # outlier exposure's pool (app.core.exposure)
         self._ema: WeightEMA | None = None
         self._tta = flip_tta(config.to_dict())  # mirror-trained: judged on both views
         self.device = resolve_device(config.device)
@@ -147,9 +170,17 @@ class Trainer(RunControl):
     def run(self) -> Iterator[Event]:
         """Trains, yielding events; the final event is a FinishedEvent.
 
+        The run holds `OUT.lock` (see `app.core.runlock`) from start to end, and first
+        removes the temp files that a killed run left beside its files.
+
         Raises:
-            TrainingError: diverged loss (NaN/inf), unwritable checkpoint/model, bad resume.
+            TrainingError: diverged loss (NaN/inf), unwritable checkpoint/model, bad
+                resume, another run writing the same model.
         """
+        with run_files(self.out, self.checkpoint):
+            yield from self._run()
+
+    def _run(self) -> Iterator[Event]:
         plan = self._setup()
         best = Best()
         start_epoch = self._resume(plan, best) if self.resume_from is not None else 0
@@ -173,11 +204,8 @@ class Trainer(RunControl):
         """Data split, model (seeded locally), optimizer, schedule and EMA."""
         cfg = self.config
         data = self.data
-        if cfg.limit and cfg.limit < len(data):
-            data = data.subset(torch.randperm(len(data), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.limit])
-        train_idx, val_idx = split_train_val(len(data), cfg.val_fraction, cfg.seed)
-        model = build_model(cfg.arch, len(data.classes), data.spec)
-        init_weights(model, torch.Generator().manual_seed(cfg.seed))
+        data, train_idx, val_idx = training_split(data, cfg)
+        model = self._initial_model(data)
         if cfg.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
@@ -188,7 +216,7 @@ class Trainer(RunControl):
         steps = max(1, n_train // bs)  # drop the ragged last batch (BN stability)
 
         decay, no_decay = [], []
-        for p in model.parameters():
+        for p in (p for p in model.parameters() if p.requires_grad):  # frozen layers: not trained
             (no_decay if p.ndim <= 1 else decay).append(p)  # no weight decay on BN and biases
         self._opt = torch.optim.SGD(
             [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
@@ -196,22 +224,38 @@ class Trainer(RunControl):
         )  # fmt: skip
         self._sched = torch.optim.lr_scheduler.OneCycleLR(
             self._opt, max_lr=cfg.lr, total_steps=steps * cfg.epochs, pct_start=cfg.warmup_fraction,
-            div_factor=20.0, final_div_factor=200.0,
+            div_factor=20.0, final_div_factor=200.0, anneal_strategy=cfg.anneal,
         )  # fmt: skip
         self._criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
         self._batch_size = bs
+        self._outliers = None
+        if cfg.outlier_exposure > 0:  # "none of these" examples (app.core.exposure)
+            self._outliers = outlier_pool(n_train, data.spec, cfg.seed, self._train_x, self._train_y)
+            self._criterion = OutlierExposureLoss(cfg.outlier_exposure, cfg.label_smoothing)
         self._move(self.device)
         return _Plan(
             data, data.images[val_idx], data.labels[val_idx], n_train, bs, steps, steps * cfg.epochs,
             data.spec.mode == "resize",
         )  # fmt: skip
 
+    def _initial_model(self, data: Dataset) -> Classifier:
+        """The model a run starts from: new, seeded weights (a fine-tune starts from a
+        trained model instead, see `app.core.finetune`)."""
+        model = build_model(self.config.arch, len(data.classes), data.spec)
+        init_weights(model, torch.Generator().manual_seed(self.config.seed))
+        return model
+
+    def _train_mode(self) -> None:
+        """Puts the model in training mode for an epoch (a fine-tune keeps frozen layers
+        in eval mode)."""
+        assert self.model is not None
+        self.model.train()
+
     def _train_one_epoch(self, plan: _Plan, epoch: int) -> Iterator[Event]:
         """Runs the steps of `epoch`, yielding step and state events. Returns the epoch's
         running loss/accuracy, or None when the run was cancelled part-way."""
         cfg = self.config
-        assert self.model is not None
-        self.model.train()
+        self._train_mode()
         perm = torch.randperm(plan.n_train, generator=torch.Generator().manual_seed(cfg.seed * 1000 + epoch))
         stats = _EpochStats()
         step = 0
@@ -256,6 +300,14 @@ class Trainer(RunControl):
         yb = self._train_y[idx]
         if cfg.augment:
             xb = augment_batch(xb, cfg, step_generator(cfg.seed, epoch, step), plan.border)
+        n = len(yb)
+        if self._outliers is not None:  # as many outliers, drawn and augmented per step
+            gen = step_generator(-1 - cfg.seed, epoch, step)  # apart from the images' draws
+            ob = step_outliers(self._outliers, n, gen).float().div_(255)
+            if cfg.augment:
+                ob = augment_batch(ob, cfg, gen, plan.border)
+            xb = torch.cat([xb, ob])
+            yb = torch.cat([yb, torch.full((n,), OUTLIER, dtype=yb.dtype, device=yb.device)])
         if cfg.channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
         try:
@@ -267,7 +319,7 @@ class Trainer(RunControl):
                 "The last good checkpoint is kept."
             ) from None
         with torch.no_grad():
-            correct = int((out.argmax(1) == yb).sum())
+            correct = int((out[:n].argmax(1) == yb[:n]).sum())
         return loss_value, correct
 
     def _device_problem(self, e: RuntimeError, epoch: int, step: int) -> StateEvent:
@@ -321,23 +373,41 @@ class Trainer(RunControl):
         epochs_done = len(self.history)
         done = epochs_done >= self.config.epochs and not self._cancel.is_set()
         model_path = None
+        calibration = None
         if best.epoch is not None:
             self.model.load_state_dict(best.state)
-            if self.test_data is not None:
-                self.test_metrics = test_metrics(self.model, self.test_data, len(plan.data.classes), self._tta)
+            # Temperature and "not sure" rule from the validation split (never the test data).
+            calibration = self.calibration = calibrate(
+                self.model, plan.val_x, plan.val_y, self.config, self._tta, plan.border
+            )
+            self._judge_final(plan)
             if self.out is not None:
                 model_path = str(self.save(self.out, plan.n_train, plan.data))
         return FinishedEvent(
             FinishStatus.COMPLETED if done else FinishStatus.STOPPED, epochs_done,
             None if best.epoch is None else best.acc, best.epoch, model_path, time.perf_counter() - self._t0,
+            *((calibration.temperature, calibration.after.ece, calibration.before.ece) if calibration else ()),
+            comparison=self.comparison,
         )  # fmt: skip
+
+    def _judge_final(self, plan: _Plan) -> None:
+        """Judges the final (best) weights on the test data, into `test_metrics`."""
+        assert self.model is not None
+        if self.test_data is not None:
+            t = None if self.calibration is None else self.calibration.temperature
+            self.test_metrics = test_metrics(self.model, self.test_data, len(plan.data.classes), self._tta, t)
 
     def save(self, path: Path, n_train: int, data: Dataset) -> Path:
         """Writes the model (best epoch) with its card."""
         assert self.model is not None
-        card = run_card(path, self.config, self.history, self.test_metrics, n_train, data, self.command)
+        card = self._card(path, n_train, data)
         model = self.model.to(memory_format=torch.contiguous_format)
         return save_model(path, model, card)
+
+    def _card(self, path: Path, n_train: int, data: Dataset) -> ModelCard:
+        """The card saved with the model."""
+        card = run_card(path, self.config, self.history, self.test_metrics, n_train, data, self.command)
+        return self.calibration.apply(card) if self.calibration is not None else card
 
     # --- checkpoints, devices ----------------------------------------------------
 
@@ -355,14 +425,14 @@ class Trainer(RunControl):
             "scaler": self._precision.scaler.state_dict() if self._precision.scaler is not None else {},
             "history": self.history,
             "config": self.config.to_dict(),
+            "data": self._data_id,
         })  # fmt: skip
 
     def _resume(self, plan: _Plan, best: Best) -> int:
         """Restores a checkpoint into the set-up run; returns the epoch to start from."""
-        assert self.model is not None and self.resume_from is not None
-        path = self.resume_from
-        state = read_checkpoint(path, self.config)
-        restore_training(path, state, self.model, self._opt, self._sched, self._ema, plan.steps_per_epoch)
+        state = self._resume_state
+        assert self.model is not None and self.resume_from is not None and state is not None
+        restore_training(self.resume_from, state, self.model, self._opt, self._sched, self._ema, plan.steps_per_epoch)
         self.history = list(state.get("history", []))
         best.restore(state)
         self._move(self.device)
@@ -383,6 +453,8 @@ class Trainer(RunControl):
             self._ema.to(device)
         self._train_x = self._train_x.to(device)
         self._train_y = self._train_y.to(device)
+        if self._outliers is not None:
+            self._outliers = self._outliers.to(device)
         if str(device) not in self._choices:  # measured (or read from the cache) once per device
             cfg = self.config
             xb = self._train_x[: self._batch_size].float().div_(255)

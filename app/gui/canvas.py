@@ -16,7 +16,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from app.gui.qt_image import qimage_to_array
+from app.gui.qt_image import array_to_qimage, qimage_to_array
 from app.gui.settings import DEFAULTS
 
 Stroke = list[tuple[float, float]]
@@ -75,6 +75,7 @@ class DrawingCanvas(QWidget):
         self._current: Stroke | None = None
         self._pen_width = pen_width
         self._cache: QPixmap | None = None  # finished strokes at the current size
+        self._heat: QImage | None = None  # "Show why": a heat map over the paper
 
     # --- public API -----------------------------------------------------------------------
 
@@ -126,6 +127,15 @@ class DrawingCanvas(QWidget):
         self._draw_strokes(painter, self._all_strokes(), float(size), QPointF(0, 0))
         painter.end()
         return qimage_to_array(image)
+
+    def set_heat(self, rgba: np.ndarray | None) -> None:
+        """Paints this RGBA layer (transparent where cold) over the paper; None removes
+        it. It stays until replaced: the caller clears it when it no longer applies."""
+        self._heat = None if rgba is None else array_to_qimage(rgba)
+        self.update()
+
+    def heat(self) -> QImage | None:
+        return self._heat
 
     # --- geometry ---------------------------------------------------------------------------
 
@@ -240,6 +250,9 @@ class DrawingCanvas(QWidget):
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
         painter = QPainter(self)
         painter.drawPixmap(0, 0, self._finished_layer())
+        if self._heat is not None:
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+            painter.drawImage(self.paper_rect(), self._heat)
         if self._current:
             r = self.paper_rect()
             painter.setRenderHint(QPainter.RenderHint.Antialiasing)

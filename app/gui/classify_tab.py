@@ -22,10 +22,11 @@ from app.core.images import IMAGE_SUFFIXES
 from app.gui.batch_panel import BatchPanel
 from app.gui.canvas import DrawingCanvas
 from app.gui.drop_zone import DropZone
+from app.gui.explain_view import ExplainPanel
 from app.gui.inference_worker import BatchItem, InferenceThread
 from app.gui.message_banner import MessageBanner
 from app.gui.qt_image import array_to_qimage
-from app.gui.result_panel import HINT, ResultPanel
+from app.gui.result_panel import HINT, ResultPanel, _sentence
 from app.gui.settings import DEFAULTS
 
 CARD = "#card { background: palette(base); border: 1px solid #d9dee5; border-radius: 10px; }"
@@ -50,7 +51,13 @@ def _item_summary(item: BatchItem) -> str:
         return f"Error: {item.error}"
     if item.label is None:
         return item.note or "nothing to classify"
-    summary = f"Looks like {item.label} ({item.confidence:.1%} confident)"
+    p = item.prediction
+    if p is not None and p.verdict == "unsure":
+        summary = _sentence(p.verdict_message) + " (" + ", ".join(f"{lbl} {q:.1%}" for lbl, q in p.top_k[:2]) + ")"
+    elif p is not None and p.verdict == "foreign":
+        summary = f"{_sentence(p.verdict_message)} (closest: {item.label}, {item.confidence:.1%})"
+    else:
+        summary = f"Looks like {item.label} ({item.confidence:.1%} confident)"
     return f"{summary}; {item.note}" if item.note else summary
 
 
@@ -86,6 +93,7 @@ class ClassifyTab(QWidget):
         self._source = "canvas"  # what the result panel shows: the canvas or an image
         self._job: int | None = None
         self._job_files: list[str] = []
+        self._pasted: tuple[str, np.ndarray] | None = None  # kept for "Show why"
 
         self.canvas = DrawingCanvas(pen_width=pen_width)
         self.result = ResultPanel()
@@ -111,6 +119,8 @@ class ClassifyTab(QWidget):
         self.batch.export_failed.connect(self.banner.show_message)
 
         self._inference = InferenceThread(device)
+        self.explain = ExplainPanel(self._inference.explainer, self.canvas, self.result)
+        self.result.add_tools(self.explain)
         w = self._inference.worker
         w.model_loaded.connect(self._on_model_loaded)
         w.model_failed.connect(self._on_model_failed)
@@ -182,6 +192,7 @@ class ClassifyTab(QWidget):
         self._model_summary = card.summary()
         self.banner.dismiss()
         self.result.set_classes(self._classes)
+        self.explain.set_classes(self._classes)
         if self._source == "canvas":
             self._on_drawing_changed()  # the new model's view of the same drawing
         self.model_loaded.emit(path, self._model_summary, device)
@@ -224,6 +235,7 @@ class ClassifyTab(QWidget):
             self._valid_from = self._next_request + 1
             self.result.show_found(None)
             self.result.show_empty(HINT)
+            self.explain.show_canvas()
             return
         self._next_request += 1
         self._inference.worker.submit(self._next_request, self.canvas.render_array())
@@ -237,6 +249,7 @@ class ClassifyTab(QWidget):
         self._last_shown = request_id
         self.result.show_found(None)  # the canvas is the image itself
         self.result.show_prediction(prediction, self._classes, "Your drawing")
+        self.explain.show_canvas()
         self.prediction_shown.emit(request_id)
 
     def _on_prediction_failed(self, request_id: int, message: str) -> None:
@@ -258,6 +271,7 @@ class ClassifyTab(QWidget):
     def classify_array(self, image: np.ndarray, name: str = "pasted image") -> int:
         """Classifies an in-memory image (uint8 array). Returns the job id."""
         self.cancel_batch()
+        self._pasted = (name, image)
         self._job = self._inference.worker.classify_array(image, name)
         return self._job
 
@@ -331,11 +345,14 @@ class ClassifyTab(QWidget):
         self._live_timer.stop()
         name = Path(item.path).name
         found = item.preview if item.preview is not None else item.thumbnail
-        self.result.show_found(array_to_qimage(found) if found is not None else None)
+        found_image = array_to_qimage(found) if found is not None else None
+        self.result.show_found(found_image)
         if item.prediction is not None:
             self.result.show_prediction(item.prediction, self._classes, name)
         else:
             self.result.show_empty(f"Error: {item.error}", name)
+        pasted = self._pasted[1] if self._pasted is not None and self._pasted[0] == item.path else None
+        self.explain.show_image(pasted, "" if pasted is not None or item.error else item.path, found_image)
 
     def _on_batch_finished(self, job: int, cancelled: bool) -> None:
         if job != self._job:

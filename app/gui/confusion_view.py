@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPaintEvent
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 CORRECT = QColor(33, 118, 210)
@@ -21,7 +21,13 @@ def _mix(base: QColor, color: QColor, t: float) -> QColor:
 
 class ConfusionView(QWidget):
     """Rows: true class, columns: predicted. Cells are shaded by the row share (blue on
-    the diagonal, red off it) and show counts; a bar per row shows the class accuracy."""
+    the diagonal, red off it) and show counts; a bar per row shows the class accuracy.
+
+    Signals:
+        cell_clicked(int, int): true class, predicted class of a clicked cell.
+    """
+
+    cell_clicked = Signal(int, int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -32,6 +38,8 @@ class ConfusionView(QWidget):
         self._matrix: list[list[int]] = []
         self._acc: list[float] = []
         self._title = "Confusion matrix (after the first epoch)"
+        self._grid: tuple[float, float, float] | None = None  # x0, y0, cell side as painted
+        self._selected: tuple[int, int] | None = None
 
     # --- data ------------------------------------------------------------------------------
 
@@ -42,10 +50,39 @@ class ConfusionView(QWidget):
         self._matrix = [list(map(int, row)) for row in matrix]
         self._acc = list(per_class_acc)
         self._title = title or "Confusion matrix"
-        self.setToolTip("rows: true class, columns: predicted class")
+        self.setToolTip("rows: true class, columns: predicted class; click a cell to see its images")
         self.update()
 
+    def set_selected(self, cell: tuple[int, int] | None) -> None:
+        """Outlines this (true, predicted) cell, None for none."""
+        self._selected = cell
+        self.update()
+
+    def cell_at(self, x: float, y: float) -> tuple[int, int] | None:
+        """The (true, predicted) cell under a point, as last painted, or None."""
+        if self._grid is None:
+            return None
+        x0, y0, cell = self._grid
+        i, j = int((y - y0) // cell), int((x - x0) // cell)
+        n = len(self._matrix)
+        return (i, j) if x >= x0 and y >= y0 and i < n and j < n else None
+
+    def cell_center(self, true: int, predicted: int) -> QPointF | None:
+        """Where a cell was last painted (its centre), or None."""
+        if self._grid is None:
+            return None
+        x0, y0, cell = self._grid
+        return QPointF(x0 + (predicted + 0.5) * cell, y0 + (true + 0.5) * cell)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+        cell = self.cell_at(event.position().x(), event.position().y())
+        if cell is None or event.button() != Qt.MouseButton.LeftButton:
+            event.ignore()
+            return
+        self.cell_clicked.emit(*cell)
+
     def clear(self) -> None:
+        self._selected = None
         self._classes, self._matrix, self._acc = [], [], []
         self._title = "Confusion matrix (after the first epoch)"
         self.update()
@@ -77,6 +114,7 @@ class ConfusionView(QWidget):
         top = fm_title.height() + 8
         n = len(self._matrix)
         if n == 0:
+            self._grid = None
             p.setPen(pal.color(pal.ColorRole.PlaceholderText))
             p.drawText(QRectF(0, top, self.width(), self.height() - top), Qt.AlignmentFlag.AlignCenter,
                        "Train a model to see which classes it confuses")  # fmt: skip
@@ -93,6 +131,7 @@ class ConfusionView(QWidget):
         avail_h = self.height() - top - header_h - fm.height() - 6
         cell = max(4.0, min(avail_w / n, avail_h / n))
         x0, y0 = label_w, top + header_h
+        self._grid = (x0, y0, cell)
         p.setFont(small)
 
         # Column headers: class index when names are long, else the name.
@@ -126,6 +165,11 @@ class ConfusionView(QWidget):
             p.fillRect(QRectF(br.x(), br.y(), br.width() * acc, br.height()), _mix(base, CORRECT, 0.35 + 0.65 * acc))
             p.setPen(text)
             p.drawText(br, Qt.AlignmentFlag.AlignCenter, f"{acc:.0%}")
+        if self._selected is not None:
+            i, j = self._selected
+            p.setPen(QPen(text, 2))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawRect(QRectF(x0 + j * cell, y0 + i * cell, cell - 1, cell - 1))
         # axis captions
         p.setPen(pal.color(pal.ColorRole.PlaceholderText))
         p.drawText(QRectF(x0, y0 + n * cell + 2, n * cell, fm.height() + 2), Qt.AlignmentFlag.AlignCenter, "predicted")

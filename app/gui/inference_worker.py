@@ -51,6 +51,19 @@ class BatchItem:
         return p.confidence if p is not None and not p.blank else None
 
     @property
+    def verdict(self) -> str:
+        """"ok", "unsure" or "foreign" (`Prediction.verdict`); "" without a prediction."""
+        p = self.prediction
+        return p.verdict if p is not None and not p.blank else ""
+
+    @property
+    def headline(self) -> str | None:
+        """The answer in words: the label, "not sure: 4 or 9?" or "this does not look
+        like a digit"; None without a prediction."""
+        p = self.prediction
+        return p.headline if p is not None and not p.blank else None
+
+    @property
     def note(self) -> str:
         """The error, why there was nothing to classify, or what else was found (several
         digits); empty for a plain good result."""

@@ -33,6 +33,7 @@ class MainWindow(QMainWindow):
         self.model_selector = ModelSelector()
         self.classify_tab = ClassifyTab(pen_width=self.settings.pen_width)
         self.train_tab = None
+        self.evaluate_tab = None
         self._warmed_up = False
         self.tabs = QTabWidget()
         self.tabs.setObjectName("tabs")
@@ -139,6 +140,14 @@ class MainWindow(QMainWindow):
         placeholder.deleteLater()
         self.tabs.insertTab(1, self.train_tab, "Train")
         self.tabs.setCurrentIndex(current)
+        from app.gui.evaluate_view import EvaluateView
+
+        self.evaluate_tab = EvaluateView()
+        self.tabs.insertTab(2, self.evaluate_tab, "Evaluate")
+        if self.classify_tab.model_path():
+            self.evaluate_tab.set_model(self.classify_tab.model_path())
+        self.evaluate_tab.status_message.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        self.train_tab.cell_opened.connect(self._open_training_cell)
         self.train_tab.model_saved.connect(self.model_selector.add_model)
         self.train_tab.use_model_requested.connect(self._use_model)
         self.tabs.currentChanged.connect(self._warm_up_training)
@@ -160,6 +169,12 @@ class MainWindow(QMainWindow):
             model_path = last
         self.model_selector.select_path(str(model_path or resources.default_model_path()))
 
+    def _open_training_cell(self, source, true: int, predicted: int) -> None:
+        """A Train-tab confusion cell: the saved model's images of that cell, evaluated
+        in the Evaluate tab on the same held-out split."""
+        self.evaluate_tab.evaluate(source, (true, predicted))
+        self.tabs.setCurrentWidget(self.evaluate_tab)
+
     def _use_model(self, path: str) -> None:
         """The Train tab's "use this model": switch the Classify tab to it now."""
         self.model_selector.select_path(path)
@@ -171,6 +186,8 @@ class MainWindow(QMainWindow):
         self.model_label.setToolTip(path)
         self.device_label.setText(f"Inference: {device.upper()}")
         self.settings.last_model = path
+        if self.evaluate_tab is not None:
+            self.evaluate_tab.set_model(path)
         self.model_selector.select_path(path, emit=False)
 
     def _on_model_failed(self, message: str) -> None:
@@ -191,6 +208,8 @@ class MainWindow(QMainWindow):
         self.classify_tab.shutdown()
         if self.train_tab is not None:
             self.train_tab.shutdown()
+        if self.evaluate_tab is not None:
+            self.evaluate_tab.shutdown()
         super().closeEvent(event)
 
 

@@ -22,9 +22,26 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:] if text else ""
 
 
+DOUBT = "#b45309"  # amber: the model would rather not answer
+
+
+def verdict_texts(p: Prediction) -> tuple[str, str, str]:
+    """(big label, confidence line, sentence) for a prediction: "7", "99.6% confident", "";
+    "4 or 9?", "4 55.1% · 9 40.2%", "Not sure: 4 or 9?"; "?", "closest: 0 (71.4%)",
+    "This does not look like a digit". Probabilities are the calibrated ones."""
+    if p.verdict == "unsure":
+        (a, pa), (b, pb) = p.top_k[:2]
+        return f"{a} or {b}?", f"{a} {pa:.1%} · {b} {pb:.1%}", _sentence(p.verdict_message)
+    if p.verdict == "foreign":
+        return "?", f"closest: {p.label} ({p.confidence:.1%})", _sentence(p.verdict_message)
+    return str(p.label), f"{p.confidence:.1%} confident", ""
+
+
 class ResultPanel(QWidget):
-    """Shows one Prediction: `predictionLabel` holds only the class name (empty when
-    there is nothing to show), `predictionHint` explains an empty result."""
+    """Shows one Prediction: `predictionLabel` holds the class name, "4 or 9?" when the
+    model is not sure, "?" when the image does not look like any class (empty when there
+    is nothing to show); `predictionHint` says why ("Not sure: 4 or 9?", "This does not
+    look like a digit") or explains an empty result."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -94,6 +111,7 @@ class ResultPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(14)
         layout.addLayout(head)
+        self._tools_at = layout.count()
         probs = QLabel("Probabilities")
         probs.setStyleSheet("color: #6b7280;")
         layout.addWidget(probs)
@@ -102,6 +120,12 @@ class ResultPanel(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.show_found(None)
         self.show_empty()
+
+    def add_tools(self, widget: QWidget) -> None:
+        """Puts a row of controls (e.g. "Show why") under the class and images."""
+        layout = self.layout()
+        assert isinstance(layout, QVBoxLayout)
+        layout.insertWidget(self._tools_at, widget)
 
     def set_classes(self, classes: list[str]) -> None:
         self.top_k.set_classes(classes)
@@ -138,10 +162,15 @@ class ResultPanel(QWidget):
             self.model_input.set_pixels(prediction.model_input)
             return
         self._source.setText(source)
-        self.prediction_label.setText(prediction.label)
-        self.confidence_label.setText(f"{prediction.confidence:.1%} confident")
-        self.hint_label.setText(_sentence(prediction.note))
-        self.hint_label.setVisible(bool(prediction.note))
+        big, line, sentence = verdict_texts(prediction)
+        self.prediction_label.setText(big)
+        doubt = prediction.verdict in ("unsure", "foreign")
+        self.prediction_label.setStyleSheet(f"color: {DOUBT};" if doubt else "")
+        self.prediction_label.setAccessibleDescription(sentence or f"{prediction.label}, {line}")
+        self.confidence_label.setText(line)
+        hint = "; ".join(t for t in (sentence, _sentence(prediction.note)) if t)
+        self.hint_label.setText(hint)
+        self.hint_label.setVisible(bool(hint))
         self.top_k.set_probabilities(classes, prediction.probabilities)
         self.model_input.set_pixels(prediction.model_input)
 

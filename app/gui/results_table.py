@@ -26,6 +26,7 @@ COLUMNS = ("", "File", "Label", "Confidence", "Note")
 PENDING, CANCELLED = "…", "not classified (cancelled)"
 ERROR = QColor("#b3261e")
 MUTED = QColor("#8a919c")
+DOUBT = QColor("#b45309")  # amber: "not sure" and "does not look like"
 ROW_H = 44
 
 
@@ -88,7 +89,7 @@ class ResultsModel(QAbstractTableModel):
         if item is None:
             return ("", "", CANCELLED if self._cancelled else PENDING)
         conf = item.confidence
-        return (item.label or "", f"{conf:.1%}" if conf is not None else "", item.note)
+        return (item.headline or "", f"{conf:.1%}" if conf is not None else "", item.note)
 
     # --- Qt model ----------------------------------------------------------------------------
 
@@ -117,6 +118,10 @@ class ResultsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ForegroundRole and col == 4:
             item = self._items[row]
             return QBrush(ERROR if item is not None and item.error else MUTED)
+        if role == Qt.ItemDataRole.ForegroundRole and col in (2, 3):
+            item = self._items[row]
+            if item is not None and item.verdict in ("unsure", "foreign"):
+                return QBrush(DOUBT)  # the model would rather not answer: not black
         if role == Qt.ItemDataRole.TextAlignmentRole and col == 3:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -124,18 +129,21 @@ class ResultsModel(QAbstractTableModel):
     # --- export -----------------------------------------------------------------------------
 
     def export_csv(self, path: str | os.PathLike) -> int:
-        """Writes path,label,confidence,error rows (atomically: a failed export never
-        leaves half a file); returns how many. Raises OSError."""
+        """Writes path,label,confidence,error,verdict rows (atomically: a failed export
+        never leaves half a file); returns how many. label is the top class, confidence
+        its calibrated probability, verdict "ok" or what the app says instead ("not
+        sure: 4 or 9?"). Raises OSError."""
         f = io.StringIO()
         w = csv.writer(f)
-        w.writerow(["path", "label", "confidence", "error"])
+        w.writerow(["path", "label", "confidence", "error", "verdict"])
         for row, p in enumerate(self._paths):
             item = self._items[row]
             if item is None:
-                w.writerow([p, "", "", CANCELLED if self._cancelled else "not classified"])
+                w.writerow([p, "", "", CANCELLED if self._cancelled else "not classified", ""])
             else:
                 conf = item.confidence
-                w.writerow([p, item.label or "", f"{conf:.6f}" if conf is not None else "", item.note])
+                verdict = "" if not item.verdict else (item.prediction.verdict_message or "ok")  # type: ignore[union-attr]
+                w.writerow([p, item.label or "", f"{conf:.6f}" if conf is not None else "", item.note, verdict])
         atomic_write_text(path, f.getvalue())
         return len(self._paths)
 
@@ -168,7 +176,7 @@ class ResultsTable(QTableView):
         header = self.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for col, width in enumerate((ROW_H + 4, 260, 80, 100)):
+        for col, width in enumerate((ROW_H + 4, 260, 190, 90)):
             self.setColumnWidth(col, width)
         self.selectionModel().currentRowChanged.connect(self._on_row)
 

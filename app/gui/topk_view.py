@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 ALL_CLASSES_UP_TO = 12  # more classes than this: show the best TOP_N, sorted
@@ -13,11 +13,18 @@ BAR = QColor("#9db4d3")
 BEST = QColor("#2f6fd6")
 TRACK = QColor("#eef1f5")
 TEXT = QColor("#2b2f36")
+MARK = QColor("#e07b00")  # the class "Show why" explains when it is not the best one
 
 
 class TopKView(QWidget):
     """Horizontal probability bars. For ten digits every class keeps its row (bars grow
-    and shrink in place while drawing); the best class is highlighted."""
+    and shrink in place while drawing); the best class is highlighted.
+
+    Signals:
+        class_clicked(str): the user clicked a class's row ("why not 9?").
+    """
+
+    class_clicked = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -27,6 +34,9 @@ class TopKView(QWidget):
         self._rows: list[tuple[str, float]] = []
         self._best: str | None = None
         self._placeholder_classes: list[str] = [str(i) for i in range(10)]
+        self._marked: str | None = None
+        self.setToolTip("Click a class to see what speaks for or against it (Show why)")
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
 
     def rows(self) -> list[tuple[str, float]]:
         """The (class, probability) rows shown, top to bottom."""
@@ -46,6 +56,23 @@ class TopKView(QWidget):
         self._rows = pairs
         self.updateGeometry()
         self.update()
+
+    def set_marked(self, name: str | None) -> None:
+        """Outlines this class's row (the class being explained), None for none."""
+        self._marked = name
+        self.update()
+
+    def class_at(self, y: float) -> str | None:
+        """The class of the row at height `y` (widget coordinates), or None."""
+        i = int((y - 2) // ROW_H)
+        return self._rows[i][0] if 0 <= i < len(self._rows) and y >= 2 else None
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        name = self.class_at(event.position().y()) if event.button() == Qt.MouseButton.LeftButton else None
+        if name is None or self._best is None:
+            event.ignore()
+            return
+        self.class_clicked.emit(name)
 
     def clear(self) -> None:
         self._rows = [(c, 0.0) for c in self._placeholder_classes]
@@ -75,6 +102,10 @@ class TopKView(QWidget):
             painter.setPen(TEXT)
             painter.drawText(QRectF(0, y, label_w - 8, ROW_H - 4), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, name)
             track = QRectF(label_w, y + 3, bar_w, ROW_H - 10)
+            if name == self._marked:
+                painter.setPen(QPen(MARK, 2))
+                painter.setBrush(Qt.BrushStyle.NoBrush)
+                painter.drawRoundedRect(QRectF(1, y, self.width() - 2, ROW_H - 4), 4, 4)
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(TRACK)
             painter.drawRoundedRect(track, 3, 3)

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.config import TrainingError
+from app.core.evaluation_run import run_source
 from app.core.events import EpochEvent, FinishedEvent, PauseCause, StateEvent, StepEvent, TrainState
 from app.core.formatting import format_duration
 from app.core.recipes import recipe_of
@@ -35,7 +36,7 @@ from app.gui.settings import AppSettings
 from app.gui.train_form import TrainForm
 from app.gui.train_log import TrainLog
 from app.gui.train_progress import TrainProgress
-from app.gui.trained_model_box import TrainedModelBox, result_summary
+from app.gui.trained_model_box import TrainedModelBox, calibration_summary, result_summary
 from app.gui.trainer_thread import TrainerThread, gui_training_threads
 
 
@@ -64,8 +65,11 @@ class TrainTab(QWidget):
         model_saved(str): path of a newly written model (.safetensors).
         use_model_requested(str): the user wants to classify with this model.
         running_changed(bool): a training thread started (True) or ended (False).
+        cell_opened(object, int, int): a confusion cell was clicked after a model was
+            saved: EvalSource (the model on the run's validation split), true, predicted.
     """
 
+    cell_opened = Signal(object, int, int)
     model_saved = Signal(str)
     use_model_requested = Signal(str)
     running_changed = Signal(bool)
@@ -78,6 +82,8 @@ class TrainTab(QWidget):
         self._latest: TrainerThread | None = None  # the run whose events are shown
         self._classes: list[str] = []
         self._last_model: str | None = None
+        self._run: tuple = ()  # (DataRequest, TrainConfig) of the run shown
+        self._cell_source = None  # EvalSource of the saved model: what a cell click opens
         self._paused = False
         self._stopping = False
 
@@ -143,6 +149,7 @@ class TrainTab(QWidget):
         self.loss_plot = self.plots.loss_plot
         self.accuracy_plot = self.plots.accuracy_plot
         self.confusion = ConfusionView()
+        self.confusion.cell_clicked.connect(self._open_cell)
         self.log = TrainLog()
 
         bottom = QHBoxLayout()
@@ -211,6 +218,7 @@ class TrainTab(QWidget):
             out = unique_model_path(user_models_dir(), stem)
         self.plots.clear()
         self.confusion.clear()
+        self._run, self._cell_source = (request, config), None
         self._classes = []
         self._paused = False
         self._stopping = False
@@ -311,13 +319,22 @@ class TrainTab(QWidget):
         self.result_box.show_result(ev)
         if ev.model_path:
             self._last_model = ev.model_path
+            self._cell_source = run_source(ev.model_path, *self._run) if self._run else None
             name = Path(ev.model_path).name
             self._log(f"saved {ev.model_path}")
+            if calibration_summary(ev):
+                self._log(f"{calibration_summary(ev)}, temperature {ev.temperature:.3g}")
             self.status_label.setText(f"Saved {name}")
             self.model_saved.emit(ev.model_path)
         else:
             self.status_label.setText("Stopped before the first epoch ended: no model saved")
         self.progress.show_finished(ev)
+
+    def _open_cell(self, true: int, predicted: int) -> None:
+        if self._cell_source is None:
+            self.status_label.setText("A cell's images open once the run has saved a model")
+            return
+        self.cell_opened.emit(self._cell_source, true, predicted)
 
     def _on_failed(self, message: str) -> None:
         self._show_error(message)

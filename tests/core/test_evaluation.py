@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
+from app.core import calibration as cal
 from app.core.evaluation import evaluate_model, reprepare
+from app.core.modelio import card_path
 from app.core.predictor import Predictor
 from app.core.resources import default_model_path
 from tests.helpers.data import drawn_digits
@@ -33,6 +37,24 @@ def test_accuracy_and_confusion_agree_with_the_predictions(predictor):
     assert j["n"] == 30 and set(j["per_class"]) == set(predictor.classes)
     report = result.report()
     assert f"({correct}/30)" in report and "per class" in report
+
+
+def test_ece_and_nll_are_of_the_probabilities_the_app_shows(tmp_path, predictor):
+    data = drawn_digits(per_class=3)
+    path = write_model(tmp_path / "c.safetensors")
+    card = json.loads(card_path(path).read_text())
+    card["temperature"] = 0.5
+    card_path(path).write_text(json.dumps(card))
+    calibrated = Predictor.load(path)
+    raw, shown = evaluate_model(predictor, data), evaluate_model(calibrated, data)
+    z = predictor.model(data.images.float().div(255)).detach()
+    assert shown.accuracy == raw.accuracy  # a temperature never changes an answer
+    assert shown.nll == pytest.approx(cal.nll(z, data.labels, 0.5), rel=1e-4)
+    assert shown.ece == pytest.approx(cal.ece(cal.softmax(z, 0.5), data.labels.numpy()), abs=1e-4)
+    assert shown.ece_uncalibrated == pytest.approx(raw.ece) and raw.nll == pytest.approx(raw.loss, rel=1e-4)
+    j = shown.to_json()
+    assert j["calibrated"] is True and j["temperature"] == 0.5 and {"ece", "nll"} <= j.keys()
+    assert "as shown (T = 0.5)" in shown.report() and "never calibrated" in raw.report()
 
 
 def test_through_preprocess_runs_every_image_through_prepare(predictor):

@@ -235,6 +235,14 @@ def set_field(path: str, value):
         ("arch", 5, "arch must be a string, not 5"),
         ("name", {"a": 1}, "name must be a string"),
         ("format", 2, "format 2 is newer than this version of ResNet Studio reads"),
+        ("temperature", 0, "temperature must be a number in 0.05..20, not 0"),
+        ("temperature", "cool", "temperature must be a number in 0.05..20, not 'cool'"),
+        ("temperature", float("nan"), "temperature must be a number in 0.05..20, not nan"),
+        ("abstain", [1], "abstain must be an object or null, not [1]"),
+        ("abstain", {"score": "mahalanobis", "threshold": 1.0}, "abstain.score must be one of msp, maxlogit, energy"),
+        ("abstain", {"score": "energy", "threshold": "high"}, "abstain.threshold must be a number"),
+        ("abstain", {"score": "energy", "threshold": float("inf")}, "abstain.threshold must be a number"),
+        ("abstain", {"score": "energy", "threshold": -3.0, "unsure_ratio": 2}, "abstain.unsure_ratio must be a number in 0..1"),
     ],
 )
 def test_every_card_field_is_checked_for_type_and_range(model_file, field, value, message):
@@ -248,6 +256,22 @@ def test_a_card_with_1e999_and_nan_written_by_hand_is_refused(model_file):
     assert "train_samples must be a whole number, not inf" in load_error(model_file)
     card_path(model_file).write_text(text.replace('"std": [\n      0.3081', '"std": [\n      NaN'))
     assert "input.std values must be numbers" in load_error(model_file)
+
+
+def test_a_card_from_before_calibration_loads_uncalibrated_and_a_calibrated_one_round_trips(model_file):
+    card = json.loads(card_path(model_file).read_text())
+    for key in ("temperature", "abstain"):
+        card.pop(key, None)
+    card_path(model_file).write_text(json.dumps(card))
+    old = load_model(model_file)[1]
+    assert old.temperature is None and old.abstain is None
+    rule = {"format": 1, "score": "energy", "threshold": -2.5, "unsure_ratio": 0.5, "budget": 0.01,
+            "flagged_val": 0.01, "n_val": 300, "temperature": 7.0}  # fmt: skip
+    card.update(temperature=0.55, abstain=rule)
+    card_path(model_file).write_text(json.dumps(card))
+    new = load_model(model_file)[1]
+    assert new.temperature == 0.55
+    assert new.abstain["threshold"] == -2.5 and "temperature" not in new.abstain  # one T: the card's
 
 
 def test_unknown_card_fields_and_metrics_are_kept_out_of_the_way(model_file):

@@ -78,6 +78,9 @@ def test_messages_name_the_classes_of_any_model():
     assert ood.describe_classes(["yes", "no"]) == "yes or no"
     many = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal"]
     assert ood.describe_classes(many) == "T-shirt/top, Trouser, Pullover, \u2026 (6 classes)"
+    assert ood.kind_of([str(i) for i in range(10)]) == ood.kind_of(["3", "5", "8"]) == "a digit"
+    assert ood.kind_of(list("ABC")) == "a letter"
+    assert ood.kind_of(["cat", "dog"]) == "cat or dog" and ood.kind_of(["1", "2", "10"]) == "1, 2 or 10"
 
 
 def test_a_weak_model_does_not_spend_the_whole_budget_on_unsure():

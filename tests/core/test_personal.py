@@ -10,7 +10,7 @@ from app.core.personal import (
     PersonalError,
     PersonalStore,
     check_class_name,
-    held_out,
+    held_out_mask,
     load_examples,
     personal_dir,
 )
@@ -116,8 +116,12 @@ def test_examples_rerender_from_strokes_for_another_input_size(tmp_path):
     assert data.images.shape == (1, 1, 32, 32) and int(data.images.max()) == 255
 
 
-def test_held_out_is_stable_and_about_a_fifth():
-    names = [f"{i:013d}-abc.png" for i in range(2000)]
-    share = sum(held_out(n) for n in names) / len(names)
-    assert 0.17 < share < 0.23
-    assert [held_out(n) for n in names[:50]] == [held_out(n) for n in names[:50]]
+def test_a_fifth_of_each_class_is_held_out_stably():
+    paths = [f"/x/{c}/{i:013d}-abc.png" for c in range(3) for i in range(12)]
+    labels = [c for c in range(3) for _ in range(12)]
+    held = held_out_mask(paths, labels)
+    assert [sum(h for h, lab in zip(held, labels) if lab == c) for c in range(3)] == [2, 2, 2]
+    # adding an example to class 0 keeps the old choice, or moves one example at most
+    more = held_out_mask([*paths, "/x/0/9999999999999-new.png"], [*labels, 0])
+    assert sum(a != b for a, b in zip(held, more)) <= 1
+    assert held_out_mask(paths[:4], labels[:4]) == [False] * 4  # too few to spare one

@@ -52,7 +52,7 @@ def test_the_explanation_matches_what_predict_answers(predictor):
     e = predictor.explain(predictor.prepare(image))
     assert e.predicted == p.index
     # explanations run in fp32; predict in whichever precision measured faster here
-    bf16 = predictor.precision_for(1).dtype is not None
+    bf16 = predictor.inference_precision().dtype is not None
     np.testing.assert_allclose(e.probabilities, p.probabilities, atol=2e-2 if bf16 else 1e-5)
 
 

@@ -326,7 +326,7 @@ def test_resize_mode_never_blows_a_thin_strip_up():
 def test_resize_mode_converts_large_images_a_band_at_a_time_with_the_same_result(
     mode, monkeypatch
 ):
-    from app.core import preprocess
+    from app.core import resize_mode
 
     rng = np.random.default_rng(1)
     base = Image.new("RGBA", (1283, 1037), (250, 240, 230, 255))
@@ -344,7 +344,7 @@ def test_resize_mode_converts_large_images_a_band_at_a_time_with_the_same_result
     )
     for spec in (RGB64, InputSpec(1, 32, (0.5,), (0.25,), "resize")):
         whole = prepare(image, spec).pixels
-        monkeypatch.setattr(preprocess, "BAND_PIXELS", 20_000)  # ~20 bands
+        monkeypatch.setattr(resize_mode, "BAND_PIXELS", 20_000)  # ~20 bands
         banded = prepare(image, spec).pixels
         monkeypatch.undo()
         assert np.abs(whole.astype(int) - banded.astype(int)).max() <= 1, (mode, spec)

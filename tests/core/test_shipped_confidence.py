@@ -62,6 +62,13 @@ def test_temperature_from_its_own_validation_digits_calibrates_the_shipped_model
     assert after.accuracy == before.accuracy
 
 
+def test_the_shipped_card_carries_the_temperature_fitted_on_its_validation_digits(shipped):
+    """`python -m app calibrate` wrote it; a retrained model must be recalibrated."""
+    card = load_model(default_model_path())[1]
+    assert card.temperature == pytest.approx(shipped["T"], rel=1e-4)
+    assert card.abstain is not None and card.abstain["score"] == "energy"
+
+
 def test_a_clear_canvas_digit_is_shown_at_least_98_percent_sure(shipped):
     pixels = [prepare(draw_digit(d, 280, pen=CANVAS_PEN)).pixels for d in range(10)]
     p = cal.softmax(_logits(shipped["model"], pixels), shipped["T"])
@@ -83,4 +90,4 @@ def test_rule_fitted_on_validation_digits_keeps_to_its_budget_and_flags_non_digi
     flagged = rule.flags(_logits(shipped["model"], [it.pixels for it in items]))
     assert flagged.mean() >= 0.3
     verdicts = rule.judge(_logits(shipped["model"], [it.pixels for it in items[:40]]), shipped["classes"])
-    assert {v.message for v in verdicts if v.kind == "foreign"} <= {"this does not look like 0\u20139"}
+    assert {v.message for v in verdicts if v.kind == "foreign"} <= {"this does not look like a digit"}

@@ -77,6 +77,11 @@ def test_tiny_run_reports_progress_and_writes_model_card_and_checkpoint(tmp_path
     assert card.metrics["epochs_trained"] == 2 and card.recipe["seed"] == 0
     ckpt = torch.load(out.with_suffix(".ckpt"), weights_only=True)
     assert ckpt["epoch"] == 2 and len(ckpt["history"]) == 2
+    # Calibrated on its own 24 validation images at the end: the card and the event say so.
+    assert card.temperature == pytest.approx(finished.temperature) and 0.05 <= card.temperature <= 20
+    assert card.abstain["score"] == "energy" and card.abstain["n_val"] == 24 * 6
+    assert card.metrics["val_ece"] == pytest.approx(finished.val_ece)
+    assert finished.val_ece_uncalibrated == pytest.approx(card.metrics["val_ece_uncalibrated"])
 
 
 def test_saved_model_is_the_best_validation_epoch(tmp_path, data):
@@ -123,6 +128,8 @@ def test_a_run_without_validation_judges_on_training_data(tmp_path, data):
     epoch = next(e for e in events if isinstance(e, EpochEvent))
     assert epoch.val_acc is None and sum(map(sum, epoch.confusion)) == 240
     assert events[-1].model_path is not None
+    # Nothing held out to calibrate on: the card says so rather than guessing.
+    assert events[-1].temperature is None and load_model(tmp_path / "m")[1].temperature is None
 
 
 def test_limit_trains_on_a_subset(tmp_path, data):
@@ -362,6 +369,8 @@ def test_disk_full_while_checkpointing_is_a_training_error(tmp_path, data, monke
         ({"val_fraction": 0.95}, "validation fraction"),
         ({"precision": "fp8"}, "precision"),
         ({"limit": -5}, "limit"),
+        ({"anneal": "step"}, "anneal must be one of cos, linear"),
+        ({"warmup_fraction": 1.0}, "warmup fraction"),
     ],
 )
 def test_invalid_settings_are_refused_with_the_reason(data, change, message):
@@ -430,6 +439,17 @@ def test_digit_recipe_never_mirrors():
     assert torch.allclose(out, x, atol=1e-5)
 
 
+@pytest.mark.parametrize("anneal", ["linear", "cos"])
+def test_the_lr_ramps_follow_the_anneal_setting(data, anneal):
+    cfg = with_overrides(TINY, epochs=3, anneal=anneal, warmup_fraction=0.25, arch="resnet-mnist-8")
+    # each event shows the next step's lr; the last one's step never runs
+    lrs = torch.tensor([e.lr for e in run_all(Trainer(cfg, data)) if isinstance(e, StepEvent)][:-1])
+    down = lrs[int(lrs.argmax()) :].diff()
+    assert (down < 0).all() and lrs.max() == pytest.approx(cfg.lr, rel=0.05)
+    straight = torch.allclose(down, down.mean().expand_as(down), rtol=1e-3)
+    assert straight == (anneal == "linear")  # a triangle, or cosine ramps
+
+
 def test_dataset_recipes():
     assert recipes.default_config("mnist") == TrainConfig()  # the digit recipe is the default
     fashion = recipes.default_config("fashion-mnist")
@@ -458,3 +478,31 @@ def test_evaluate_now_judges_the_saved_weights_without_touching_the_run(data):
             without = evaluate(ema, data.images, data.labels, 10)
             assert loss == pytest.approx(with_tta[0], rel=1e-4)
             assert trainer.evaluate_now(data, tta_flip=False)[0] == pytest.approx(without[0], rel=1e-4)
+
+
+def test_outlier_exposure_trains_on_as_many_synthetic_outliers_and_is_reproducible(tmp_path, data, monkeypatch):
+    """With outlier exposure every step sees one synthetic outlier per image with a
+    uniform target; the accuracy counts the real images only, and the run is seeded."""
+    from app.core import exposure
+
+    seen = []
+    real = exposure.OutlierExposureLoss.forward
+
+    def spy(self, logits, labels):
+        seen.append((len(labels), int((labels == exposure.OUTLIER).sum())))
+        return real(self, logits, labels)
+
+    monkeypatch.setattr(exposure.OutlierExposureLoss, "forward", spy)
+    monkeypatch.setattr(exposure, "POOL_MAX", 40)  # a small pool: drawing one costs ~15 ms
+    cfg = with_overrides(TINY, epochs=1, outlier_exposure=0.5)
+    a = Trainer(cfg, data, out=tmp_path / "a.safetensors")
+    events = run_all(a)
+    assert len(a._outliers) == 40 and seen and all(n == 64 and k == 32 for n, k in seen)
+    steps = [e for e in events if isinstance(e, StepEvent)]
+    assert all(torch.isfinite(torch.tensor(s.loss)) for s in steps)
+    epoch = next(e for e in events if isinstance(e, EpochEvent))
+    assert 0 <= epoch.train_acc <= 1
+    run_all(Trainer(cfg, data, out=tmp_path / "b.safetensors"))
+    wa, wb = weights(tmp_path / "a.safetensors"), weights(tmp_path / "b.safetensors")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert load_model(tmp_path / "a.safetensors")[1].recipe["outlier_exposure"] == 0.5

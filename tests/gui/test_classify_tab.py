@@ -165,7 +165,7 @@ def test_dropping_a_folder_fills_the_table_and_exports_csv(classify_tab, qtbot, 
     assert classify_tab.export_csv(str(out)) == 11
     with open(out, newline="", encoding="utf-8") as f:
         lines = list(csv.DictReader(f))
-    assert [list(r) for r in lines[:1]] == [["path", "label", "confidence", "error"]]
+    assert [list(r) for r in lines[:1]] == [["path", "label", "confidence", "error", "verdict"]]
     by_name = {r["path"].rsplit("/", 1)[-1]: r for r in lines}
     assert by_name["broken.png"]["label"] == "" and by_name["broken.png"]["error"]
     assert by_name["digit-3.jpg"]["label"] == "3" and 0.5 < float(by_name["digit-3.jpg"]["confidence"]) <= 1

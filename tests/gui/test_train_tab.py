@@ -92,6 +92,10 @@ def test_full_run_fills_plots_and_saves_a_model(qtbot, tab, mnist_dir, studio_ho
     assert tab.progress.value() == tab.progress.maximum() == n_steps
     assert "saved" in tab.log.toPlainText()
     assert tab.form.epochs_spin.isEnabled()
+    # The finished model's calibration (fitted on the 30 validation images) is shown.
+    shown = tab.result_box.label.text()
+    assert "calibrated: confidence off by " in shown and "validation ECE" in shown
+    assert "temperature" in tab.log.toPlainText()
 
     use = button(tab, "useModelButton")
     assert use.isEnabled()
