@@ -96,11 +96,12 @@ def _refuse_model_file(path: Path) -> None:
     ckpt = path.with_suffix(".ckpt")
     hint = (
         f"; did you mean --resume {ckpt}?" if ckpt.is_file()
-        else "; a finished model cannot be resumed: train a new one (its checkpoint is written as NAME.ckpt)"
+        else "; a finished model cannot be resumed"
     )  # fmt: skip
     raise TrainingError(
         f"{path}: this is a model file, not a training checkpoint. --resume continues an "
-        f"interrupted run from the .ckpt file written beside its model{hint}"
+        f"interrupted run from the .ckpt file written beside its model{hint}. To train "
+        f"further from this model's weights, fine-tune it: --init {path} --dataset DIR"
     )
 
 

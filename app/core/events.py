@@ -70,6 +70,9 @@ class EpochEvent:
     elapsed_s: float
     eta_s: float
     best: bool  # this epoch is the best so far (saved as the model)
+    # The classes `confusion` shows (indices), when there are too many to show them all
+    # (`app.core.confusion.shown`); None: confusion covers every class.
+    confusion_classes: list[int] | None = None
 
 
 @dataclass(frozen=True)

@@ -366,3 +366,12 @@ def build_finetuner(
     personal = load_examples(examples, card.input)
     train, test = load_replay(replay, replay_dir, card)
     return FineTuner(config, init, personal, train, test, out=out, command=command)
+
+
+def replay_for(card: ModelCard) -> str | None:
+    """The built-in dataset a model was trained on (read from its card), to replay when
+    fine-tuning it; None when it was trained on something else."""
+    from app.core.data import BUILTIN
+
+    first = card.dataset.split(" ", 1)[0] if card.dataset else ""
+    return first if first in BUILTIN else None

@@ -34,9 +34,11 @@ class StepPrecision:
 
     def train_step(
         self, model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, criterion: nn.Module,
-        opt: torch.optim.Optimizer,
+        opt: torch.optim.Optimizer, weight: float = 1.0,
     ) -> tuple[float, torch.Tensor]:  # fmt: skip
-        """Forward, backward and optimizer step; returns (loss, logits).
+        """Forward, backward and optimizer step; returns (loss, logits). `weight` scales
+        the loss whose gradient is taken (a process's share of a distributed batch); the
+        loss returned is unscaled.
 
         Raises:
             NonFiniteLoss: the loss is NaN/inf (the weights are left untouched).
@@ -46,10 +48,11 @@ class StepPrecision:
             out = model(xb)
             loss = criterion(out.float(), yb)
         opt.zero_grad(set_to_none=True)
+        weighted = loss * weight if weight != 1 else loss
         if self.scaler is not None:
-            self.scaler.scale(loss).backward()
+            self.scaler.scale(weighted).backward()
         else:
-            loss.backward()
+            weighted.backward()
         value = loss.item()  # float(loss) warns: the tensor requires grad
         if not math.isfinite(value):
             raise NonFiniteLoss(value)

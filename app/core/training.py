@@ -35,6 +35,7 @@ from app.core.checkpoint import (
     write_checkpoint,
 )
 from app.core.config import TrainConfig, TrainingError
+from app.core.confusion import shown as shown_confusion
 from app.core.control import RunControl
 from app.core.data import Dataset
 from app.core.devices import is_device_failure, resolve_device
@@ -184,6 +185,7 @@ class Trainer(RunControl):
         plan = self._setup()
         best = Best()
         start_epoch = self._resume(plan, best) if self.resume_from is not None else 0
+        self._net = self._wrap(self.model)
         self._t0 = time.perf_counter()
         self._rate = 0.0  # images/s, smoothed
         yield StateEvent(
@@ -264,9 +266,10 @@ class Trainer(RunControl):
             if self._cancel.is_set():
                 return None
             ts = time.perf_counter()
-            idx = perm[step * plan.batch_size : (step + 1) * plan.batch_size].to(self.device)
+            idx, rows = self._batch(perm, step, plan)
+            idx = idx.to(self.device)
             try:
-                loss, correct = self._train_step(plan, idx, epoch, step)
+                loss, correct = self._train_step(plan, idx, rows, epoch, step)
             except RuntimeError as e:
                 if not is_device_failure(e):
                     raise
@@ -280,7 +283,8 @@ class Trainer(RunControl):
             stats.correct += correct
             stats.n += n
             dt = time.perf_counter() - ts
-            self._rate = n / dt if self._rate == 0 else 0.9 * self._rate + 0.1 * n / dt
+            n_all = plan.batch_size  # every process's images: the run's speed
+            self._rate = n_all / dt if self._rate == 0 else 0.9 * self._rate + 0.1 * n_all / dt
             gstep = epoch * plan.steps_per_epoch + step
             remaining = plan.total_steps - gstep - 1
             yield StepEvent(
@@ -289,29 +293,32 @@ class Trainer(RunControl):
                 time.perf_counter() - self._t0,
             )  # fmt: skip
             step += 1
-        return stats
+        return self._reduce_stats(stats)
 
-    def _train_step(self, plan: _Plan, idx: torch.Tensor, epoch: int, step: int) -> tuple[float, int]:
-        """Forward, backward and optimizer step on the images at `idx`; returns (loss,
-        correct count). Raises what the device raises (see `_device_problem`)."""
+    def _train_step(self, plan: _Plan, idx: torch.Tensor, rows: slice, epoch: int, step: int) -> tuple[float, int]:
+        """Forward, backward and optimizer step on the images at `idx` (`rows` of the
+        step's global batch); returns (loss, correct count). Raises what the device
+        raises (see `_device_problem`)."""
         cfg = self.config
         assert self.model is not None
         xb = self._train_x[idx].float().div_(255)
         yb = self._train_y[idx]
         if cfg.augment:
-            xb = augment_batch(xb, cfg, step_generator(cfg.seed, epoch, step), plan.border)
+            xb = augment_batch(xb, cfg, step_generator(cfg.seed, epoch, step), plan.border, (plan.batch_size, rows))
         n = len(yb)
         if self._outliers is not None:  # as many outliers, drawn and augmented per step
             gen = step_generator(-1 - cfg.seed, epoch, step)  # apart from the images' draws
-            ob = step_outliers(self._outliers, n, gen).float().div_(255)
+            ob = step_outliers(self._outliers, plan.batch_size, gen)[rows].float().div_(255)
             if cfg.augment:
-                ob = augment_batch(ob, cfg, gen, plan.border)
+                ob = augment_batch(ob, cfg, gen, plan.border, (plan.batch_size, rows))
             xb = torch.cat([xb, ob])
             yb = torch.cat([yb, torch.full((n,), OUTLIER, dtype=yb.dtype, device=yb.device)])
         if cfg.channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
         try:
-            loss_value, out = self._precision.train_step(self.model, xb, yb, self._criterion, self._opt)
+            loss_value, out = self._precision.train_step(
+                self._net, xb, yb, self._criterion, self._opt, self._loss_weight(len(idx), plan)
+            )
         except NonFiniteLoss as e:
             raise TrainingError(
                 f"the loss became {e.value} at epoch {epoch + 1}, step {step + 1}: "
@@ -346,9 +353,9 @@ class Trainer(RunControl):
         val_loss: float | None
         val_acc: float | None
         if len(plan.val_x):
-            val_loss, val_acc, confusion = evaluate(judged, plan.val_x, plan.val_y, n_classes, **opts)
+            val_loss, val_acc, confusion = self._evaluate(judged, plan.val_x, plan.val_y, n_classes, **opts)
         else:  # no validation split: judged on the training data
-            _, _, confusion = evaluate(judged, self._train_x, self._train_y, n_classes, **opts)
+            _, _, confusion = self._evaluate(judged, self._train_x, self._train_y, n_classes, **opts)
             val_loss, val_acc = None, None
         score = val_acc if val_acc is not None else train_acc
         is_best = score >= best.acc
@@ -361,10 +368,11 @@ class Trainer(RunControl):
         )  # fmt: skip
         self._save_checkpoint(epoch + 1, best)
         epochs_left = cfg.epochs - epoch - 1
+        index, drawn = shown_confusion(confusion)  # capped: 10,000 classes are not drawn
         return EpochEvent(
             epoch, cfg.epochs, train_loss, train_acc, val_loss, val_acc,
-            per_class_accuracy(confusion), confusion.tolist(), self._rate, time.perf_counter() - self._t0,
-            epochs_left * plan.steps_per_epoch * plan.batch_size / max(self._rate, 1e-9), is_best,
+            per_class_accuracy(confusion), drawn, self._rate, time.perf_counter() - self._t0,
+            epochs_left * plan.steps_per_epoch * plan.batch_size / max(self._rate, 1e-9), is_best, index,
         )  # fmt: skip
 
     def _finish(self, plan: _Plan, best: Best) -> FinishedEvent:
@@ -408,6 +416,31 @@ class Trainer(RunControl):
         """The card saved with the model."""
         card = run_card(path, self.config, self.history, self.test_metrics, n_train, data, self.command)
         return self.calibration.apply(card) if self.calibration is not None else card
+
+    # --- what a distributed run changes (see distributed.DistributedTrainer) ---------------
+
+    def _wrap(self, model: nn.Module) -> nn.Module:
+        """The module the training steps call (DDP in a distributed run)."""
+        return model
+
+    def _batch(self, perm: torch.Tensor, step: int, plan: _Plan) -> tuple[torch.Tensor, slice]:
+        """The indices this process trains on at `step`, and which rows of the step's
+        global batch they are."""
+        return perm[step * plan.batch_size : (step + 1) * plan.batch_size], slice(None)
+
+    def _loss_weight(self, n: int, plan: _Plan) -> float:
+        """Weight of this process's mean loss in the gradient (1 for one process)."""
+        return 1.0
+
+    def _reduce_stats(self, stats: _EpochStats) -> _EpochStats:
+        """The epoch's loss and accuracy over every process's images."""
+        return stats
+
+    def _evaluate(
+        self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, num_classes: int, **opts
+    ) -> tuple[float, float, torch.Tensor]:
+        """`evaluation.evaluate`; a distributed run shares the images out."""
+        return evaluate(model, images, labels, num_classes, **opts)
 
     # --- checkpoints, devices ----------------------------------------------------
 

@@ -34,6 +34,7 @@ class MainWindow(QMainWindow):
         self.classify_tab = ClassifyTab(pen_width=self.settings.pen_width)
         self.train_tab = None
         self.evaluate_tab = None
+        self.examples_tab = None
         self._warmed_up = False
         self.tabs = QTabWidget()
         self.tabs.setObjectName("tabs")
@@ -147,6 +148,15 @@ class MainWindow(QMainWindow):
         if self.classify_tab.model_path():
             self.evaluate_tab.set_model(self.classify_tab.model_path())
         self.evaluate_tab.status_message.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        from app.gui.examples_view import ExamplesView
+
+        self.examples_tab = ExamplesView()
+        self.tabs.insertTab(3, self.examples_tab, "My examples")
+        if self.classify_tab.model_path():
+            self.examples_tab.set_model(self.classify_tab.model_path())
+        self.examples_tab.status_message.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        self.examples_tab.model_kept.connect(self._keep_personalised)
+        self.classify_tab.example_added.connect(lambda _label: self.examples_tab.refresh())
         self.train_tab.cell_opened.connect(self._open_training_cell)
         self.train_tab.model_saved.connect(self.model_selector.add_model)
         self.train_tab.use_model_requested.connect(self._use_model)
@@ -188,6 +198,8 @@ class MainWindow(QMainWindow):
         self.settings.last_model = path
         if self.evaluate_tab is not None:
             self.evaluate_tab.set_model(path)
+        if self.examples_tab is not None:
+            self.examples_tab.set_model(path)
         self.model_selector.select_path(path, emit=False)
 
     def _on_model_failed(self, message: str) -> None:
@@ -210,6 +222,13 @@ class MainWindow(QMainWindow):
             self.train_tab.shutdown()
         if self.evaluate_tab is not None:
             self.evaluate_tab.shutdown()
+        if self.examples_tab is not None:
+            self.examples_tab.shutdown()
         super().closeEvent(event)
+
+    def _keep_personalised(self, path: str) -> None:
+        """A personalised model is listed beside its base and used at once."""
+        self.model_selector.add_model(path)
+        self._use_model(path)
 
 

@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QImage, QPixmap
 from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from app.core.formatting import percent
 from app.gui.model_input_view import ModelInputView
 from app.gui.topk_view import TopKView
 
@@ -31,10 +32,10 @@ def verdict_texts(p: Prediction) -> tuple[str, str, str]:
     "This does not look like a digit". Probabilities are the calibrated ones."""
     if p.verdict == "unsure":
         (a, pa), (b, pb) = p.top_k[:2]
-        return f"{a} or {b}?", f"{a} {pa:.1%} · {b} {pb:.1%}", _sentence(p.verdict_message)
+        return f"{a} or {b}?", f"{a} {percent(pa)} · {b} {percent(pb)}", _sentence(p.verdict_message)
     if p.verdict == "foreign":
-        return "?", f"closest: {p.label} ({p.confidence:.1%})", _sentence(p.verdict_message)
-    return str(p.label), f"{p.confidence:.1%} confident", ""
+        return "?", f"closest: {p.label} ({percent(p.confidence)})", _sentence(p.verdict_message)
+    return str(p.label), f"{percent(p.confidence)} confident", ""
 
 
 class ResultPanel(QWidget):

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from app.core.config import TrainingError
 from app.core.evaluation_run import run_source
 from app.core.events import EpochEvent, FinishedEvent, PauseCause, StateEvent, StepEvent, TrainState
-from app.core.formatting import format_duration
+from app.core.formatting import format_duration, percent
 from app.core.recipes import recipe_of
 from app.core.resources import user_models_dir
 from app.gui.confusion_view import ConfusionView
@@ -225,7 +225,7 @@ class TrainTab(QWidget):
         self.progress.show_loading()
         self._log(f"run: {config.arch}, {config.epochs} epochs, batch {config.batch_size}, lr {config.lr:g}, "
                   f"augment {(recipe_of(config) or 'custom') if config.augment else 'off'}, "
-                  f"val {config.val_fraction:.0%}, "
+                  f"val {percent(config.val_fraction, 0)}, "
                   f"seed {config.seed} on {config.device}")  # fmt: skip
         self._log(f"model file: {out}" + (f" (resuming {resume})" if resume else ""))
         t = TrainerThread(config, request, out, resume, parent=self)
@@ -288,12 +288,13 @@ class TrainTab(QWidget):
 
     def _on_epoch(self, ev: EpochEvent) -> None:
         self.plots.add_epoch(ev)
-        val = "" if ev.val_acc is None else f" · val loss {ev.val_loss:.3f} acc {ev.val_acc:.2%}"
+        val = "" if ev.val_acc is None else f" · val loss {ev.val_loss:.3f} acc {percent(ev.val_acc, 2)}"
         split = "validation" if ev.val_acc is not None else "training data"
         self.confusion.set_data(
-            self._classes, ev.confusion, ev.per_class_acc, f"Confusion matrix — epoch {ev.epoch + 1} ({split})"
+            self._classes, ev.confusion, ev.per_class_acc, f"Confusion matrix — epoch {ev.epoch + 1} ({split})",
+            ev.confusion_classes,
         )
-        self._log(f"epoch {ev.epoch + 1}/{ev.epochs}: train loss {ev.train_loss:.3f} acc {ev.train_acc:.2%}"
+        self._log(f"epoch {ev.epoch + 1}/{ev.epochs}: train loss {ev.train_loss:.3f} acc {percent(ev.train_acc, 2)}"
                   f"{val}{'  * best' if ev.best else ''}")  # fmt: skip
 
     def _on_state(self, ev: StateEvent) -> None:

@@ -71,5 +71,5 @@ def test_a_model_file_given_to_resume_says_what_resume_takes(checkpoint):
     with pytest.raises(TrainingError, match=r"this is a model file, not a training checkpoint.*did you mean --resume .*done\.ckpt"):
         Trainer(TINY, random_data("mnist"), resume=done)
     done.with_suffix(".ckpt").unlink()
-    with pytest.raises(TrainingError, match="a finished model cannot be resumed"):
+    with pytest.raises(TrainingError, match=r"a finished model cannot be resumed\. .*fine-tune it: --init .*done\.json"):
         Trainer(TINY, random_data("mnist"), resume=done.with_suffix(".json"))

@@ -30,7 +30,7 @@ def test_automation_names_and_status_bar(main_window, shipped_model):
     for name in NAMES:
         child(main_window, name)
     tabs = child(main_window, "tabs")
-    assert [tabs.tabText(i) for i in range(tabs.count())] == ["Classify", "Train", "Evaluate"]
+    assert [tabs.tabText(i) for i in range(tabs.count())] == ["Classify", "Train", "Evaluate", "My examples"]
     assert shipped_model.stem in main_window.model_label.text()
     assert "CPU" in main_window.device_label.text()
     assert child(main_window, "predictionLabel").text() == ""
