@@ -225,7 +225,7 @@ class EvaluateView(QWidget):
         index, drawn = shown(conf)
         self.confusion.set_data(outcome.classes, drawn, per_class, f"Confusion matrix — {outcome.title}", index)
         self.metrics.set_confusion(outcome.classes, conf)
-        self.suspects.set_suspects(outcome.suspects, len(s.labels))
+        self.suspects.set_suspects(outcome.suspects, len(s.labels), outcome.images)
         self.right.setTabEnabled(1, bool(outcome.suspects))
         self.progress.setRange(0, 1)
         self.progress.setValue(1)

@@ -80,7 +80,7 @@ def test_new_classes_are_imprinted_and_old_rows_kept():
     cos = nn.functional.cosine_similarity(new.weight[10], feats[:3].mean(0), dim=0)
     assert cos > 0.999
     assert float(new.weight[10].detach().norm()) == pytest.approx(float(old.weight.detach().norm(dim=1).mean()), rel=1e-4)
-    assert float(new.bias[11].detach()) == pytest.approx(float(old.bias.mean()))
+    assert float(new.bias[11].detach()) == pytest.approx(float(old.bias.detach().mean()))
 
 
 def test_replay_is_sampled_and_examples_repeated_to_their_share():
