@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from app.core.config import TrainingError
 from app.core.evaluation_run import run_source
-from app.core.events import EpochEvent, FinishedEvent, StateEvent, StepEvent, TrainState
+from app.core.events import EpochEvent, FinishedEvent, PauseCause, StateEvent, StepEvent, TrainState
 from app.core.formatting import format_duration, percent
 from app.core.recipes import recipe_of
 from app.core.resources import user_models_dir
@@ -304,7 +304,8 @@ class TrainTab(QWidget):
             self.status_label.setText("Paused: device problem")
         elif ev.state is TrainState.PAUSED:
             self._paused = True
-            self.status_label.setText("Paused")
+            # The run blocks after a PROBLEM too: that status stays ("Paused: device problem").
+            self.status_label.setText("Paused" if ev.cause is not PauseCause.DEVICE_PROBLEM else "Paused: device problem")
         elif ev.state in (TrainState.RESUMED, TrainState.RUNNING):
             self._paused = False
             self.status_label.setText("Training…")

@@ -158,6 +158,9 @@ def test_device_problem_offers_cpu_and_resumes(qtbot, tab, mnist_dir, monkeypatc
     text = tab.problem_banner.label.text()
     assert "out of memory" in text and "paused" in text
     assert button(tab, "pauseButton").text() == "Resume"
+    # the run's PAUSED event follows the problem: the status still says why it paused
+    qtbot.waitUntil(lambda: "training paused: device problem" in tab.log.toPlainText(), timeout=TIMEOUT_MS)
+    assert tab.status_label.text() == "Paused: device problem"
     with qtbot.waitSignal(tab.model_saved, timeout=TIMEOUT_MS):
         qtbot.mouseClick(tab.problem_banner.action, Qt.MouseButton.LeftButton)
     assert tab.device_selector.device() == "cpu"
