@@ -92,6 +92,7 @@ class TrainTab(QWidget):
         self.form.load_settings(self._settings)
         self.device_selector = DeviceSelector()
         self.device_selector.device_changed.connect(self._on_device_changed)
+        self._device_in_use = self.device_selector.device()  # what a run uses, or will
 
         self.start_button = QPushButton("Start training", objectName="startButton")
         self.start_button.setDefault(True)
@@ -310,7 +311,8 @@ class TrainTab(QWidget):
             self._paused = False
             self.status_label.setText("Training…")
         if ev.device and ev.state in (TrainState.DEVICE, TrainState.RUNNING):
-            self.device_selector.set_device(_device_id(ev.device))
+            self._device_in_use = _device_id(ev.device)
+            self.device_selector.set_device(self._device_in_use)
         self._log(ev.message or ev.state.value)
         self._update_controls()
 
@@ -362,14 +364,24 @@ class TrainTab(QWidget):
             self.pause_training()
 
     def _on_device_changed(self, device: str) -> None:
-        if self._thread is None:
-            return
+        from app.core.devices import resolve_device
+
         try:
-            self._thread.set_device(device)
+            if self._thread is None:
+                resolve_device(device)  # checked now, not when Start fails
+            else:
+                self._thread.set_device(device)
         except ValueError as e:
-            self._show_error(f"Cannot use {device}: {e}")
+            # Back to the device in use (or the last good choice), and the entry is
+            # marked: the next Start must not fail on it.
+            self._show_error(f"Cannot use {device}: {e}. Staying on {self._device_in_use}.")
+            self.device_selector.mark_unavailable(device, str(e))
+            self.device_selector.set_device(self._device_in_use)
             return
-        self._log(f"switching to {device} at the next step")
+        if self._thread is None:
+            self._device_in_use = device
+        else:
+            self._log(f"switching to {device} at the next step")
 
     def _switch_to_cpu_and_resume(self) -> None:
         self.device_selector.set_device("cpu")
