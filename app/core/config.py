@@ -55,6 +55,7 @@ class TrainConfig:
     train_last_stages: int = 0  # only the last N residual stages (+ the head) learn; 0 = all
     replay_size: int = 4000  # images of the base's training data mixed into the examples
     personal_share: float = 0.25  # share of each epoch that is the user's examples (repeated)
+    freeze_norm_stats: bool = False  # BatchNorm keeps its running statistics (eval mode)
 
     def validate(self) -> None:
         """Raises TrainingError naming the first setting that is out of range."""

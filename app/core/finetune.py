@@ -255,8 +255,11 @@ class FineTuner(Trainer):
 
     def _train_mode(self) -> None:
         super()._train_mode()
-        for m in self._frozen_norms:
-            m.eval()
+        assert self.model is not None
+        norms = self.model.modules() if self.config.freeze_norm_stats else self._frozen_norms
+        for m in norms:
+            if isinstance(m, nn.BatchNorm2d):
+                m.eval()
 
     def _judge_final(self, plan: _Plan) -> None:
         super()._judge_final(plan)
