@@ -100,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --init: mix the base model's training data into the run so nothing is forgotten",
     )  # fmt: skip
     t.add_argument("--replay-dir", default=None, metavar="IDX_DIR", help="folder with the replayed IDX files (default: searched)")
+    t.add_argument(
+        "--nproc", type=int, default=1,
+        help="train in N processes on this machine (torchrun's launcher, DDP; same global batch and lr). "
+        "For several machines start the same command with torchrun, see the README",
+    )  # fmt: skip
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="accuracy, per-class accuracy and calibration (ECE, NLL) of a model")

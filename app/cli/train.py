@@ -1,12 +1,22 @@
-"""`train`: one run of the core Trainer with a progress bar on stderr."""
+"""`train`: one run of the core Trainer with a progress bar on stderr; with `--nproc N`
+or under torchrun, one process of a distributed run (rank 0 reports, see launch.py)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+from app.cli.launch import (
+    EXIT_INTERRUPTED,
+    is_main_process,
+    launch_local,
+    rank_prefix,
+    stop_on_signals,
+)
 from app.cli.output import EXIT_FAILED, EXIT_OK, ProgressBar, _err
 from app.core.formatting import format_duration
 
@@ -20,12 +30,17 @@ def _data_request(args: argparse.Namespace):
 def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
+    from app.core import distributed
     from app.core.config import TrainingError, with_overrides
     from app.core.data import DataError
     from app.core.recipes import default_config
     from app.core.resources import user_models_dir
     from app.core.training import Trainer
 
+    worker = distributed.launched_by_torchrun()
+    if args.nproc != 1 and (args.init or args.replay or args.replay_dir):
+        _err("--nproc does not go with --init (a fine-tune is short: one process)")
+        return EXIT_FAILED
     if args.init or args.replay or args.replay_dir:
         return _finetune(args)
     try:
@@ -40,6 +55,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.no_augment:
             config = with_overrides(config, augment=False)
         config.validate()
+        if args.nproc < 1:
+            raise TrainingError(f"--nproc must be at least 1, not {args.nproc}")
+        if args.nproc > 1 and not worker:  # bad settings are reported once, before the launch
+            return launch_local(args.argv, args.nproc, config.threads)
         if config.threads:  # process-wide: set by the process's owner, never by the trainer
             torch.set_num_threads(config.threads)
         request = _data_request(args)
@@ -48,18 +67,34 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.eval_test:
             test = request.load("test", data.spec, data.classes)
         out = Path(args.out) if args.out else user_models_dir() / f"{Path(args.dataset).name}-{config.arch}.safetensors"
-        for s in data.skipped[:20]:
-            print(f"skipped {s}", file=sys.stderr)
-        trainer = Trainer(
-            config, data, out=out, checkpoint=args.checkpoint, resume=args.resume,
+        if is_main_process():
+            for s in data.skipped[:20]:
+                print(f"skipped {s}", file=sys.stderr)
+        kwargs = dict(
+            out=out, checkpoint=args.checkpoint, resume=args.resume, test_data=test,
             command=" ".join(["python -m app"] + [shlex.quote(a) for a in args.argv]),
-            test_data=test,
         )  # fmt: skip
+        if worker:
+            ctx = distributed.init_from_env(config.device)
+            trainer: Trainer = distributed.DistributedTrainer(ctx, config, data, **kwargs)
+            if ctx.is_main:
+                print(f"{ctx.world_size} processes ({ctx.backend}), global batch {config.batch_size}", file=sys.stderr)
+        else:
+            trainer = Trainer(config, data, **kwargs)
     except (DataError, TrainingError, ValueError) as e:
-        _err(str(e))
+        _err(rank_prefix() + str(e))
+        distributed.shutdown()
         return EXIT_FAILED
 
-    return _drive(trainer, config)
+    if not worker:
+        return _drive(trainer, config)
+    # A torchrun process: Ctrl-C (which torchrun forwards) stops every rank at the same
+    # step; rank 0 alone reports.
+    signalled = stop_on_signals(trainer.cancel)
+    try:
+        return _drive(trainer, config, is_main_process(), signalled)
+    finally:
+        distributed.shutdown()
 
 
 def _finetune(args: argparse.Namespace) -> int:
@@ -109,18 +144,22 @@ def _finetune(args: argparse.Namespace) -> int:
     return _drive(trainer, trainer.config)
 
 
-def _drive(trainer, config) -> int:
-    """Runs a trainer with a progress bar; prints the outcome."""
+def _drive(trainer, config, report: bool = True, signalled: Callable[[], bool] = lambda: False) -> int:
+    """Runs a trainer with a progress bar; prints the outcome (`report` False: only
+    errors, for the ranks of a distributed run other than 0). `signalled()`: the run
+    was stopped by a signal (exit code 130)."""
     from app.core.config import TrainingError
     from app.core.data import DataError
     from app.core.events import EpochEvent, FinishedEvent, StateEvent, StepEvent, TrainState
     from app.core.finetune import Comparison
     from app.core.modelio import ModelFileError
 
-    bar = ProgressBar()
+    bar = ProgressBar(sys.stderr if report else open(os.devnull, "w"))
     last_epoch_line = ""
     try:
         for ev in trainer.run():
+            if not report:
+                continue
             if isinstance(ev, StepEvent):
                 frac = (ev.global_step + 1) / ev.total_steps
                 bar.update(
@@ -169,11 +208,20 @@ def _drive(trainer, config) -> int:
                     print(f"model saved: {ev.model_path}", file=sys.stderr)
     except KeyboardInterrupt:
         bar.done()
-        _err("interrupted; the last finished epoch's checkpoint is kept"
-             + (f" ({trainer.checkpoint}); continue with --resume" if trainer.checkpoint else ""))
-        return 130
+        if report:
+            _interrupted(trainer)
+        return EXIT_INTERRUPTED
     except (TrainingError, ModelFileError, DataError) as e:
         bar.done()
-        _err(str(e))
+        _err(rank_prefix() + str(e))
         return EXIT_FAILED
+    if signalled():
+        if report:
+            _interrupted(trainer)
+        return EXIT_INTERRUPTED
     return EXIT_OK
+
+
+def _interrupted(trainer) -> None:
+    _err("interrupted; the last finished epoch's checkpoint is kept"
+         + (f" ({trainer.checkpoint}); continue with --resume" if trainer.checkpoint else ""))

@@ -99,7 +99,7 @@ def score_with_progress(
         if cancel is not None and cancel.is_set():
             return None
         part = score_samples(predictor.inference_model, data.images[s : s + CHUNK], data.labels[s : s + CHUNK],
-                             tta_flip=predictor.tta_flip)  # fmt: skip
+                             tta_flip=predictor.tta_flip, temperature=predictor.temperature)  # fmt: skip
         probs.append(part.probabilities)
         done = min(n, s + CHUNK)
         if on_progress is not None:

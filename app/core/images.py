@@ -177,10 +177,41 @@ def to_array(img: Image.Image, scale: float | None = None) -> np.ndarray:
     return a
 
 
+REDUCE_BAND_PIXELS = 1 << 22  # `reduced` works on this many source pixels at a time
+
+
+def reduced(img: Image.Image, k: int) -> Image.Image:
+    """`img` box-averaged by `k` (as `Image.reduce`), in L, RGB, RGBA, I or F (the modes
+    `to_array` reads directly), converted and reduced a band of rows at a time.
+
+    Never a second full-size copy: Pillow's own `reduce` premultiplies a whole RGBA
+    image first, and converting a palette image makes one (196 MB for 49 MP)."""
+    w, h = img.size
+    if img.mode in ("L", "RGB", "RGBA", "I", "F"):
+        mode = img.mode
+    elif img.mode in HIGH_DEPTH_MODES:
+        mode = "I"
+    elif img.mode in ("P", "PA", "LA") or "A" in img.getbands():
+        mode = "RGBA"
+    else:
+        mode = "L" if img.mode == "1" else "RGB"
+    if k <= 1:
+        return img if img.mode == mode else img.convert(mode)
+    out = Image.new(mode, (-(-w // k), -(-h // k)))
+    rows = max(k, REDUCE_BAND_PIXELS // max(w, 1) // k * k)  # whole blocks per band
+    for y in range(0, h, rows):
+        band = img.crop((0, y, w, min(h, y + rows)))
+        if band.mode != mode:
+            band = band.convert(mode)
+        out.paste(band.reduce(k), (0, y // k))
+    return out
+
+
 def iter_image_files(paths: Iterable[str | os.PathLike], follow_symlinks: bool = True) -> Iterator[Path]:
     """Expands files and folders (recursively, sorted) into image file paths.
 
-    Folders yield only files with image suffixes; explicitly named files are yielded as
+    Folders yield only entries with image suffixes (named pipes, devices and dangling
+    links too, which `load_image` then reports); explicitly named files are yielded as
     they are (so a wrong file gets a clear error later). Symlink loops are skipped. A
     folder that cannot be listed (no permission) is yielded itself, so that reading it
     with `load_image` reports it ("cannot read this folder (permission denied)") in
@@ -207,7 +238,11 @@ def iter_image_files(paths: Iterable[str | os.PathLike], follow_symlinks: bool =
             try:
                 if e.is_dir(follow_symlinks=follow_symlinks):
                     yield from walk(Path(e.path))
-                elif e.is_file() and Path(e.name).suffix.lower() in IMAGE_SUFFIXES:
+                elif Path(e.name).suffix.lower() in IMAGE_SUFFIXES and not e.is_dir():
+                    # Regular files, and also what only looks like one (a named pipe, a
+                    # device, a dangling link): `load_image` says what it is, in its
+                    # place, instead of it going missing without a word. A pipe is
+                    # never opened, so nothing blocks.
                     yield Path(e.path)
             except OSError:
                 continue

@@ -102,9 +102,10 @@ def _paste_centered_on_mass(x: np.ndarray, size: int) -> tuple[np.ndarray, int, 
     return out, top, left
 
 
-def prepare_digit(gray: np.ndarray, spec: InputSpec) -> PreparedImage:
+def prepare_digit(gray: np.ndarray, spec: InputSpec, placed: Placement | None = None) -> PreparedImage:
     """The clean path (canvas drawings): polarity, contrast and a noise floor, then the
-    MNIST normalization."""
+    MNIST normalization. `placed`: the map from the source image to `gray` (default: it
+    is the source)."""
     x, contrast, sigma = _ink_on_dark(gray)
     if contrast < max(MIN_CONTRAST, 6.0 * sigma):
         return blank_image(spec, "nothing to classify: the image is blank")
@@ -112,7 +113,8 @@ def prepare_digit(gray: np.ndarray, spec: InputSpec) -> PreparedImage:
     # otherwise average into a grey haze when the image is shrunk.
     floor = min(0.6, max(0.15, 3.0 * sigma / contrast))
     x = np.clip((x - floor) / (1.0 - floor), 0.0, 1.0)
-    return normalize_ink(x, spec, max(gray.shape), Placement.identity(gray.shape[1], gray.shape[0]))
+    placed = placed or Placement.identity(gray.shape[1], gray.shape[0])
+    return normalize_ink(x, spec, max(gray.shape), placed)
 
 
 def normalize_ink(x: np.ndarray, spec: InputSpec, frame: int, placed: Placement) -> PreparedImage:
@@ -162,8 +164,9 @@ def normalize_ink(x: np.ndarray, spec: InputSpec, frame: int, placed: Placement)
     return PreparedImage(to_uint8(pasted), placement=placed)
 
 
-def prepare_fit(gray: np.ndarray, spec: InputSpec) -> PreparedImage:
-    """Fashion-MNIST style: object light on dark, trimmed and fitted into the square."""
+def prepare_fit(gray: np.ndarray, spec: InputSpec, placed: Placement | None = None) -> PreparedImage:
+    """Fashion-MNIST style: object light on dark, trimmed and fitted into the square.
+    `placed`: the map from the source image to `gray` (default: it is the source)."""
     bg = float(np.median(_border(gray)))
     if bg > 0.5:
         gray, bg = 1.0 - gray, 1.0 - bg
@@ -179,6 +182,6 @@ def prepare_fit(gray: np.ndarray, spec: InputSpec) -> PreparedImage:
     sh, sw = small.shape
     top, left = (spec.size - sh) // 2, (spec.size - sw) // 2
     out[top : top + sh, left : left + sw] = small
-    placed = Placement.identity(gray.shape[1], gray.shape[0]).shifted(-x0, -y0)
+    placed = (placed or Placement.identity(gray.shape[1], gray.shape[0])).shifted(-x0, -y0)
     placed = placed.scaled(sw / w, sh / h).shifted(left, top)
     return PreparedImage(to_uint8(out), placement=placed)

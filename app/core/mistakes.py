@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from app.core.confusion import column_totals, confusion_counts, row_totals_and_diagonal
 from app.core.data import Dataset
 from app.core.explain import app_logits, model_input
 from app.core.fileio import atomic_write_bytes
@@ -60,6 +61,12 @@ class SampleScores:
         k = self.probabilities.shape[1]
         return np.bincount(self.labels * k + self.predicted, minlength=k * k).reshape(k, k)
 
+    def counts(self) -> torch.Tensor:
+        """The confusion counts as `app.core.confusion` keeps them: dense up to 1,000
+        classes, sparse beyond (a dense 10,000-class matrix is 800 MB)."""
+        k = self.probabilities.shape[1]
+        return confusion_counts(torch.from_numpy(self.labels), torch.from_numpy(self.predicted), k)
+
     def cell(self, true: int, predicted: int) -> np.ndarray:
         """Indices of the images labelled `true` and predicted `predicted`, worst first
         (highest loss), what a click on a confusion-matrix cell opens."""
@@ -75,26 +82,33 @@ def score_samples(
     *,
     tta_flip: bool = False,
     batch_size: int = 256,
+    temperature: float = 1.0,
 ) -> SampleScores:
     """Runs `model` (eval mode, e.g. `Predictor.model` or its fused copy) on uint8
-    (N, C, H, W) images, with flip TTA for mirror-trained models, as the app does."""
+    (N, C, H, W) images, with flip TTA for mirror-trained models and the card's
+    calibration `temperature`, as the app does."""
     if model.training:
         raise ValueError("scoring needs a model in eval mode")
     probs = []
     for s in range(0, len(images), batch_size):
         x = model_input(model, images[s : s + batch_size])
-        probs.append(torch.softmax(app_logits(model, x, tta_flip), 1).cpu())
+        probs.append(torch.softmax(app_logits(model, x, tta_flip) / temperature, 1).cpu())
     k = getattr(model, "num_classes", None)
     p = torch.cat(probs).numpy() if probs else np.zeros((0, k or 0), np.float32)
     return SampleScores(p.astype(np.float32), labels.numpy().astype(np.int64))
 
 
-def precision_recall_f1(confusion: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def precision_recall_f1(confusion: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-class precision, recall and F1 from a (true, predicted) confusion matrix;
     0 where a class was never predicted or never present."""
-    c = np.asarray(confusion, dtype=np.float64)
-    tp = np.diag(c)
-    predicted, actual = c.sum(0), c.sum(1)
+    if isinstance(confusion, torch.Tensor):  # dense or sparse (`Scores.counts`)
+        actual_t, tp_t = row_totals_and_diagonal(confusion)
+        tp, actual = tp_t.double().numpy(), actual_t.double().numpy()
+        predicted = column_totals(confusion).double().numpy()
+    else:
+        c = np.asarray(confusion, dtype=np.float64)
+        tp = np.diag(c)
+        predicted, actual = c.sum(0), c.sum(1)
     precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
     recall = np.divide(tp, actual, out=np.zeros_like(tp), where=actual > 0)
     denom = precision + recall

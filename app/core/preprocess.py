@@ -12,6 +12,7 @@ folders) in `app.core.resize_mode`; `PreparedImage` and the shared array helpers
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import replace
 
@@ -19,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from app.core.document import find_digit
-from app.core.images import load_image
+from app.core.images import load_image, reduced
 from app.core.ink import (  # noqa: F401  (re-exported: the constants' public home was here)
     COM_TARGET,
     DIGIT_BOX,
@@ -39,6 +40,9 @@ from app.core.prepared import PreparedImage, as_float_image, blank_image, flatte
 from app.core.resize_mode import BAND_PIXELS, prepare_resize  # noqa: F401
 
 NO_HANDWRITING = "nothing to classify: no handwriting found on this image"
+# Fit mode and clean drawings work on at most this many pixels along the longest side: the
+# output is 28 px, and the ink's box and strokes are found as well at this size.
+WORK_SIDE = 1024
 
 
 def _prepare_photo(image: Image.Image | np.ndarray, spec: InputSpec) -> PreparedImage:
@@ -74,14 +78,20 @@ def prepare(
     if spec.mode == "digit" and not clean and _has_pixels(image):
         prepared = _prepare_photo(_sanitized(image), spec)
         return _as_channels(prepared, spec)
+    placed = None
+    if isinstance(image, Image.Image) and max(image.size) > WORK_SIDE:
+        # Bounded before any float conversion: a 49 MP RGBA image as float32 is 784 MB.
+        w, h = image.size
+        image = reduced(image, math.ceil(max(w, h) / WORK_SIDE))
+        placed = Placement.identity(w, h).scaled(image.width / w, image.height / h)
     a = as_float_image(image)
     if a.ndim not in (2, 3) or a.shape[0] == 0 or a.shape[1] == 0:
         return blank_image(spec, "nothing to classify: the image has no pixels")
     gray = flatten_alpha(a)
     if spec.mode == "fit":
-        prepared = prepare_fit(gray, spec)
+        prepared = prepare_fit(gray, spec, placed)
     else:
-        prepared = prepare_digit(gray, spec)
+        prepared = prepare_digit(gray, spec, placed)
     return _as_channels(prepared, spec)
 
 

@@ -28,19 +28,17 @@ class StepPrecision:
         self.dtype = dtype
         self.scaler = torch.amp.GradScaler(device.type) if dtype is torch.float16 else None
 
-    @property
-    def name(self) -> str:
-        return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}.get(self.dtype, str(self.dtype))
-
     def autocast(self) -> AbstractContextManager:
         """The forward pass's autocast context (a no-op in fp32)."""
         return torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None)
 
     def train_step(
         self, model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, criterion: nn.Module,
-        opt: torch.optim.Optimizer,
+        opt: torch.optim.Optimizer, weight: float = 1.0,
     ) -> tuple[float, torch.Tensor]:  # fmt: skip
-        """Forward, backward and optimizer step; returns (loss, logits).
+        """Forward, backward and optimizer step; returns (loss, logits). `weight` scales
+        the loss whose gradient is taken (a process's share of a distributed batch); the
+        loss returned is unscaled.
 
         Raises:
             NonFiniteLoss: the loss is NaN/inf (the weights are left untouched).
@@ -50,10 +48,11 @@ class StepPrecision:
             out = model(xb)
             loss = criterion(out.float(), yb)
         opt.zero_grad(set_to_none=True)
+        weighted = loss * weight if weight != 1 else loss
         if self.scaler is not None:
-            self.scaler.scale(loss).backward()
+            self.scaler.scale(weighted).backward()
         else:
-            loss.backward()
+            weighted.backward()
         value = loss.item()  # float(loss) warns: the tensor requires grad
         if not math.isfinite(value):
             raise NonFiniteLoss(value)

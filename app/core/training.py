@@ -2,7 +2,8 @@
 
 Fast by design (see bench/): the dataset lives on the device as one uint8 tensor,
 batches are index slices, augmentation is one batched `grid_sample` on the device, convs
-run channels_last, and CPUs with native bf16 use bf16 autocast (fp32 master weights).
+run channels_last, and precision `auto` uses bf16 autocast (fp32 master weights) where
+it measured faster on this machine (`precision.py`).
 
 Shaped like torchvision's reference `train.py`: `_setup`, `_train_one_epoch` (a
 generator), `_end_of_epoch` (evaluate, best, checkpoint) and `_finish` (test, save).
@@ -34,9 +35,10 @@ from app.core.checkpoint import (
     write_checkpoint,
 )
 from app.core.config import TrainConfig, TrainingError
+from app.core.confusion import shown as shown_confusion
 from app.core.control import RunControl
 from app.core.data import Dataset
-from app.core.devices import autocast_dtype, is_device_failure, resolve_device
+from app.core.devices import is_device_failure, resolve_device
 from app.core.ema import WeightEMA
 from app.core.evaluation import evaluate, per_class_accuracy
 from app.core.events import (
@@ -44,6 +46,7 @@ from app.core.events import (
     Event,
     FinishedEvent,
     FinishStatus,
+    PauseCause,
     StateEvent,
     StepEvent,
     TrainState,
@@ -54,6 +57,7 @@ from app.core.modelcard import ModelCard
 from app.core.modelio import save_model
 from app.core.models import Classifier, build_model, init_weights
 from app.core.outcome import run_card, test_metrics
+from app.core.precision import Choice, choose_for_training
 from app.core.predictor import flip_tta
 from app.core.recalibration import ModelCalibration, calibrate, training_split
 from app.core.runlock import run_files
@@ -135,6 +139,8 @@ class Trainer(RunControl):
         self._ema: WeightEMA | None = None
         self._tta = flip_tta(config.to_dict())  # mirror-trained: judged on both views
         self.device = resolve_device(config.device)
+        self._choices: dict[str, Choice] = {}
+        self.precision_note = ""  # which precision the run uses, and why
 
     # --- the weights that count ------------------------------------------------------------
 
@@ -179,11 +185,12 @@ class Trainer(RunControl):
         plan = self._setup()
         best = Best()
         start_epoch = self._resume(plan, best) if self.resume_from is not None else 0
+        self._net = self._wrap(self.model)
         self._t0 = time.perf_counter()
         self._rate = 0.0  # images/s, smoothed
         yield StateEvent(
             TrainState.RUNNING,
-            f"training {self.config.arch} on {plan.n_train} images ({plan.data.name})",
+            f"training {self.config.arch} on {plan.n_train} images ({plan.data.name}); {self.precision_note}",
             str(self.device),
         )
         for epoch in range(start_epoch, self.config.epochs):
@@ -222,6 +229,7 @@ class Trainer(RunControl):
             div_factor=20.0, final_div_factor=200.0, anneal_strategy=cfg.anneal,
         )  # fmt: skip
         self._criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+        self._batch_size = bs
         self._outliers = None
         if cfg.outlier_exposure > 0:  # "none of these" examples (app.core.exposure)
             self._outliers = outlier_pool(n_train, data.spec, cfg.seed, self._train_x, self._train_y)
@@ -258,9 +266,10 @@ class Trainer(RunControl):
             if self._cancel.is_set():
                 return None
             ts = time.perf_counter()
-            idx = perm[step * plan.batch_size : (step + 1) * plan.batch_size].to(self.device)
+            idx, rows = self._batch(perm, step, plan)
+            idx = idx.to(self.device)
             try:
-                loss, correct = self._train_step(plan, idx, epoch, step)
+                loss, correct = self._train_step(plan, idx, rows, epoch, step)
             except RuntimeError as e:
                 if not is_device_failure(e):
                     raise
@@ -274,7 +283,8 @@ class Trainer(RunControl):
             stats.correct += correct
             stats.n += n
             dt = time.perf_counter() - ts
-            self._rate = n / dt if self._rate == 0 else 0.9 * self._rate + 0.1 * n / dt
+            n_all = plan.batch_size  # every process's images: the run's speed
+            self._rate = n_all / dt if self._rate == 0 else 0.9 * self._rate + 0.1 * n_all / dt
             gstep = epoch * plan.steps_per_epoch + step
             remaining = plan.total_steps - gstep - 1
             yield StepEvent(
@@ -283,29 +293,32 @@ class Trainer(RunControl):
                 time.perf_counter() - self._t0,
             )  # fmt: skip
             step += 1
-        return stats
+        return self._reduce_stats(stats)
 
-    def _train_step(self, plan: _Plan, idx: torch.Tensor, epoch: int, step: int) -> tuple[float, int]:
-        """Forward, backward and optimizer step on the images at `idx`; returns (loss,
-        correct count). Raises what the device raises (see `_device_problem`)."""
+    def _train_step(self, plan: _Plan, idx: torch.Tensor, rows: slice, epoch: int, step: int) -> tuple[float, int]:
+        """Forward, backward and optimizer step on the images at `idx` (`rows` of the
+        step's global batch); returns (loss, correct count). Raises what the device
+        raises (see `_device_problem`)."""
         cfg = self.config
         assert self.model is not None
         xb = self._train_x[idx].float().div_(255)
         yb = self._train_y[idx]
         if cfg.augment:
-            xb = augment_batch(xb, cfg, step_generator(cfg.seed, epoch, step), plan.border)
+            xb = augment_batch(xb, cfg, step_generator(cfg.seed, epoch, step), plan.border, (plan.batch_size, rows))
         n = len(yb)
         if self._outliers is not None:  # as many outliers, drawn and augmented per step
             gen = step_generator(-1 - cfg.seed, epoch, step)  # apart from the images' draws
-            ob = step_outliers(self._outliers, n, gen).float().div_(255)
+            ob = step_outliers(self._outliers, plan.batch_size, gen)[rows].float().div_(255)
             if cfg.augment:
-                ob = augment_batch(ob, cfg, gen, plan.border)
+                ob = augment_batch(ob, cfg, gen, plan.border, (plan.batch_size, rows))
             xb = torch.cat([xb, ob])
             yb = torch.cat([yb, torch.full((n,), OUTLIER, dtype=yb.dtype, device=yb.device)])
         if cfg.channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
         try:
-            loss_value, out = self._precision.train_step(self.model, xb, yb, self._criterion, self._opt)
+            loss_value, out = self._precision.train_step(
+                self._net, xb, yb, self._criterion, self._opt, self._loss_weight(len(idx), plan)
+            )
         except NonFiniteLoss as e:
             raise TrainingError(
                 f"the loss became {e.value} at epoch {epoch + 1}, step {step + 1}: "
@@ -320,7 +333,7 @@ class Trainer(RunControl):
         """Out of memory or a lost GPU: pause with progress intact; the user can switch
         device (or resume to retry) and the step runs again."""
         self._opt.zero_grad(set_to_none=True)
-        self._pause.set()
+        self.pause(PauseCause.DEVICE_PROBLEM)
         return StateEvent(
             TrainState.PROBLEM,
             f"{self.device} failed at epoch {epoch + 1}, step {step + 1}: {str(e)[:200]}. "
@@ -340,9 +353,9 @@ class Trainer(RunControl):
         val_loss: float | None
         val_acc: float | None
         if len(plan.val_x):
-            val_loss, val_acc, confusion = evaluate(judged, plan.val_x, plan.val_y, n_classes, **opts)
+            val_loss, val_acc, confusion = self._evaluate(judged, plan.val_x, plan.val_y, n_classes, **opts)
         else:  # no validation split: judged on the training data
-            _, _, confusion = evaluate(judged, self._train_x, self._train_y, n_classes, **opts)
+            _, _, confusion = self._evaluate(judged, self._train_x, self._train_y, n_classes, **opts)
             val_loss, val_acc = None, None
         score = val_acc if val_acc is not None else train_acc
         is_best = score >= best.acc
@@ -355,10 +368,11 @@ class Trainer(RunControl):
         )  # fmt: skip
         self._save_checkpoint(epoch + 1, best)
         epochs_left = cfg.epochs - epoch - 1
+        index, drawn = shown_confusion(confusion)  # capped: 10,000 classes are not drawn
         return EpochEvent(
             epoch, cfg.epochs, train_loss, train_acc, val_loss, val_acc,
-            per_class_accuracy(confusion), confusion.tolist(), self._rate, time.perf_counter() - self._t0,
-            epochs_left * plan.steps_per_epoch * plan.batch_size / max(self._rate, 1e-9), is_best,
+            per_class_accuracy(confusion), drawn, self._rate, time.perf_counter() - self._t0,
+            epochs_left * plan.steps_per_epoch * plan.batch_size / max(self._rate, 1e-9), is_best, index,
         )  # fmt: skip
 
     def _finish(self, plan: _Plan, best: Best) -> FinishedEvent:
@@ -403,6 +417,31 @@ class Trainer(RunControl):
         card = run_card(path, self.config, self.history, self.test_metrics, n_train, data, self.command)
         return self.calibration.apply(card) if self.calibration is not None else card
 
+    # --- what a distributed run changes (see distributed.DistributedTrainer) ---------------
+
+    def _wrap(self, model: nn.Module) -> nn.Module:
+        """The module the training steps call (DDP in a distributed run)."""
+        return model
+
+    def _batch(self, perm: torch.Tensor, step: int, plan: _Plan) -> tuple[torch.Tensor, slice]:
+        """The indices this process trains on at `step`, and which rows of the step's
+        global batch they are."""
+        return perm[step * plan.batch_size : (step + 1) * plan.batch_size], slice(None)
+
+    def _loss_weight(self, n: int, plan: _Plan) -> float:
+        """Weight of this process's mean loss in the gradient (1 for one process)."""
+        return 1.0
+
+    def _reduce_stats(self, stats: _EpochStats) -> _EpochStats:
+        """The epoch's loss and accuracy over every process's images."""
+        return stats
+
+    def _evaluate(
+        self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, num_classes: int, **opts
+    ) -> tuple[float, float, torch.Tensor]:
+        """`evaluation.evaluate`; a distributed run shares the images out."""
+        return evaluate(model, images, labels, num_classes, **opts)
+
     # --- checkpoints, devices ----------------------------------------------------
 
     def _save_checkpoint(self, epoch_done: int, best: Best) -> None:
@@ -416,6 +455,7 @@ class Trainer(RunControl):
             "optimizer": self._opt.state_dict(),
             "scheduler": self._sched.state_dict(),
             **best.to_checkpoint(),
+            "scaler": self._precision.scaler.state_dict() if self._precision.scaler is not None else {},
             "history": self.history,
             "config": self.config.to_dict(),
             "data": self._data_id,
@@ -429,9 +469,12 @@ class Trainer(RunControl):
         self.history = list(state.get("history", []))
         best.restore(state)
         self._move(self.device)
+        if self._precision.scaler is not None and state.get("scaler"):
+            self._precision.scaler.load_state_dict(state["scaler"])  # fp16: the loss scale goes on
         return int(state["epoch"])
 
-    def _move(self, device: torch.device) -> None:
+    def _move(self, device: torch.device) -> str:
+        """Moves model, optimizer state, EMA and data to `device`; picks its precision."""
         self.device = device
         assert self.model is not None
         self.model.to(device)
@@ -445,4 +488,17 @@ class Trainer(RunControl):
         self._train_y = self._train_y.to(device)
         if self._outliers is not None:
             self._outliers = self._outliers.to(device)
-        self._precision = StepPrecision(device, autocast_dtype(device, self.config.precision))
+        if str(device) not in self._choices:  # measured (or read from the cache) once per device
+            cfg = self.config
+            xb = self._train_x[: self._batch_size].float().div_(255)
+            if cfg.channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            self._choices[str(device)] = choose_for_training(
+                cfg.precision, self.model, xb, self._train_y[: self._batch_size], self._criterion, cfg.arch, device
+            )
+        choice = self._choices[str(device)]
+        current = getattr(self, "_precision", None)
+        if current is None or current.device != device or current.dtype != choice.dtype:
+            self._precision = StepPrecision(device, choice.dtype)  # kept otherwise: its loss scale
+        self.precision_note = choice.note
+        return choice.note

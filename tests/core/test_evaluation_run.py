@@ -97,3 +97,29 @@ def test_a_model_on_data_with_other_classes_is_refused_readably(tmp_path):
     model = write_model(tmp_path / "digits.safetensors")  # classes 0..9
     with pytest.raises(DataError, match=r"model knows 10 classes \(0, 1, 2, 3, ...\).*T-shirt"):
         load_source(EvalSource(str(model), DataRequest("fashion-mnist")))
+
+
+def test_the_views_probabilities_are_the_calibrated_ones(folder_source):
+    import json
+
+    from app.core.modelio import card_path
+
+    card = json.loads(card_path(folder_source.model).read_text())
+    card["temperature"] = 0.5
+    card_path(folder_source.model).write_text(json.dumps(card))
+    predictor, data = load_source(folder_source)
+    scores = score_with_progress(predictor, data)
+    sharp = score_samples(predictor.model, data.images, data.labels, temperature=0.5)
+    raw = score_samples(predictor.model, data.images, data.labels)
+    np.testing.assert_allclose(scores.probabilities, sharp.probabilities, atol=1e-4)
+    assert (scores.predicted == raw.predicted).all() and scores.confidence.mean() > raw.confidence.mean()
+
+
+def test_saliency_thumbnails_of_colour_images(tmp_path):
+    from app.core.predictor import Predictor
+
+    model = write_model(tmp_path / "rgb.safetensors", classes=list("xy"), spec=folder_spec(32, 3))
+    predictor = Predictor.load(model)
+    images = np.random.default_rng(0).integers(0, 256, (2, 3, 32, 32), dtype=np.uint8)
+    pics = saliency_thumbnails(predictor, images, [0, 1], zoom=2)
+    assert [p.shape for p in pics] == [(64, 64, 3)] * 2
