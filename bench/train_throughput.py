@@ -1,9 +1,12 @@
 """Training images/s: our Trainer's hot loop vs the tutorial-style loop, A/B in one run.
 
 ours      `Trainer.run()` itself (uint8 data in memory, batched grid_sample augmentation,
-          channels_last, bf16 autocast where the CPU has native bf16, SGD + OneCycle),
-          default TrainConfig apart from epochs/validation; timed between its StepEvents.
+          channels_last, precision auto: fp32 or bf16 as measured at the start of the run,
+          SGD + OneCycle), default TrainConfig apart from epochs/validation; timed between
+          its StepEvents. The measurement cache is a fresh temp folder: auto measures.
 ours-fp32 the same with precision="fp32" (to compare against the fp32 matmul peak).
+ours-bf16 the same with precision="bf16". Target: ours (auto) within 5% of the faster of
+          ours-fp32 and ours-bf16, printed per model.
 tutorial  a torch Dataset returning one PIL image per item, torchvision ToTensor +
           Normalize, DataLoader(batch_size=64, shuffle=True), Adam(1e-3), NCHW fp32,
           `loss.item()` every step; the same network (without our in-model Normalize,
@@ -20,7 +23,9 @@ matmul peak measured in the same run.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import tempfile
 import time
 from collections.abc import Iterator
 
@@ -32,7 +37,7 @@ from PIL import Image
 
 from app.core.config import TrainConfig
 from app.core.data import Dataset, load_builtin
-from app.core.events import StepEvent
+from app.core.events import StateEvent, StepEvent, TrainState
 from app.core.models import build_model
 from app.core.training import Trainer
 
@@ -52,6 +57,8 @@ def ours_steps(
         for ev in trainer.run():
             if isinstance(ev, StepEvent):
                 yield cfg.batch_size
+            elif isinstance(ev, StateEvent) and ev.state is TrainState.RUNNING:
+                print(f"  {arch} precision={precision}: {trainer.precision_note}")
 
     return gen(), cfg.batch_size
 
@@ -105,8 +112,8 @@ def run_arch(
     for v in variants:
         if v == "ours":
             gens[v] = ours_steps(data, arch, "auto", steps, device)[0]
-        elif v == "ours-fp32":
-            gens[v] = ours_steps(data, arch, "fp32", steps, device)[0]
+        elif v in ("ours-fp32", "ours-bf16"):
+            gens[v] = ours_steps(data, arch, v.split("-")[1], steps, device)[0]
         else:
             gens[v] = tutorial_steps(data, arch, device)[0]
     # Warm-up: first steps allocate and pick kernels. The tutorial uses batch 64, so it
@@ -150,12 +157,13 @@ def main() -> None:
     ap.add_argument(
         "--steps", type=int, default=0, help="steps of ours per round (0: per-arch default)"
     )
-    ap.add_argument("--variants", nargs="+", default=["ours", "ours-fp32", "tutorial"])
+    ap.add_argument("--variants", nargs="+", default=["ours", "ours-fp32", "ours-bf16", "tutorial"])
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument(
         "--device", default="cpu", help="cpu or cuda (cuda: train_throughput-cuda.json)"
     )
     args = ap.parse_args()
+    os.environ["RESNET_STUDIO_CACHE"] = tempfile.mkdtemp(prefix="bench-precision-")
     if args.threads:
         torch.set_num_threads(args.threads)
     C.report_load("before train_throughput")
@@ -211,6 +219,20 @@ def main() -> None:
          "img/CPU-s", "vs tutorial (CPU)", "of fp32 peak (CPU)", "of bf16 peak (CPU)"],
         rows,
     )  # fmt: skip
+    # auto vs the faster fixed precision: per CPU-second (what other jobs on a shared
+    # machine do not change) and wall-clock.
+    for res in results:
+        for label, med in (("img/CPU-s", res["median_per_cpu_s"]), ("img/s wall", res["median"])):
+            if not all(v in med for v in ("ours", "ours-fp32", "ours-bf16")):
+                continue
+            faster = max(("ours-fp32", "ours-bf16"), key=med.__getitem__)
+            ratio = med["ours"] / med[faster]
+            res.setdefault("auto_vs_faster", {})[label] = ratio
+            print(
+                f"{res['arch']} ({label}): auto {med['ours']:.0f} = {ratio:.2f}x the faster fixed precision "
+                f"({faster} {med[faster]:.0f}; bf16/fp32 {med['ours-bf16'] / med['ours-fp32']:.2f}x): "
+                f"target >= 0.95x {'met' if ratio >= 0.95 else 'MISSED'}"
+            )
     C.report_load("after")
     C.write_results(
         "train_throughput" + ("" if args.device == "cpu" else "-" + args.device.split(":")[0]),

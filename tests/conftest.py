@@ -1,7 +1,8 @@
 """Shared fixtures (labelme/napari style).
 
 - Qt runs offscreen, so the GUI tests need no display.
-- QSettings and RESNET_STUDIO_HOME (trained models, checkpoints) go to temp folders:
+- QSettings, RESNET_STUDIO_HOME (trained models, checkpoints) and the measurement cache
+  go to temp folders:
   a test never reads or writes the user's real settings or models.
 - A test that leaves a QThread running fails (napari's `_dangling_qthreads`).
 """
@@ -27,6 +28,9 @@ def isolated_user_dirs(tmp_path_factory, monkeypatch):
     """Per-test user data folder and settings file."""
     home = tmp_path_factory.mktemp("user")
     monkeypatch.setenv("RESNET_STUDIO_HOME", str(home / "data"))
+    # Measured per-machine choices (precision.json) are shared by the session's tests, as
+    # they are by a user's runs: each combination is measured once, not once a test.
+    monkeypatch.setenv("RESNET_STUDIO_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
     if QSettings is not None:
         for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
             QSettings.setPath(QSettings.Format.IniFormat, scope, str(home / "settings"))

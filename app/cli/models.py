@@ -53,11 +53,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     from app.core.modelio import ModelFileError
 
     try:
-        out = export_model(args.model, args.out, args.format)
+        done = export_model(args.model, args.out, args.format)
     except (ModelFileError, ExportError) as e:
         _err(str(e))
         return EXIT_FAILED
-    _say(f"exported {out}")
+    _say(f"exported {done.path} (checked: {done.parity})")
     return EXIT_OK
 
 

@@ -44,7 +44,7 @@ class TrainConfig:
     val_fraction: float = 0.1  # carved out of the training data for checkpoint choice
     seed: int = 0  # model init, data split, shuffling and augmentation all derive from it
     device: str = "auto"
-    precision: str = "auto"  # auto: bf16 autocast where the hardware has fast bf16
+    precision: str = "auto"  # auto: fp32 or bf16, whichever measured faster here (precision.py)
     channels_last: bool = True
     # torch intra-op threads; 0 = leave as is. Process-wide, so the process owner (CLI
     # entry, GUI thread) applies it, never the trainer: a worker must not change global
@@ -55,6 +55,7 @@ class TrainConfig:
     train_last_stages: int = 0  # only the last N residual stages (+ the head) learn; 0 = all
     replay_size: int = 4000  # images of the base's training data mixed into the examples
     personal_share: float = 0.25  # share of each epoch that is the user's examples (repeated)
+    freeze_norm_stats: bool = False  # BatchNorm keeps its running statistics (eval mode)
 
     def validate(self) -> None:
         """Raises TrainingError naming the first setting that is out of range."""

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import torch
 
 from app.core.devices import resolve_device
-from app.core.events import Event, StateEvent, TrainState
+from app.core.events import Event, PauseCause, StateEvent, TrainState
 
 
 class RunControl:
@@ -23,9 +23,14 @@ class RunControl:
         self._cancel = threading.Event()
         self._lock = threading.Lock()
         self._device_request: str | None = None
+        self._pause_cause = PauseCause.USER
 
-    def pause(self) -> None:
-        self._pause.set()
+    def pause(self, cause: PauseCause = PauseCause.USER) -> None:
+        """Pauses before the next step; a pause already in force keeps its cause."""
+        with self._lock:
+            if not self._pause.is_set():
+                self._pause_cause = cause
+                self._pause.set()
 
     def resume(self) -> None:
         self._pause.clear()
@@ -48,8 +53,9 @@ class RunControl:
         with self._lock:
             self._device_request = device
 
-    def _move(self, device: torch.device) -> None:
-        raise NotImplementedError  # the run moves its model, optimizer and data
+    def _move(self, device: torch.device) -> str:
+        """Moves the run's model, optimizer and data; returns a note for the log."""
+        raise NotImplementedError
 
     def _apply_device_request(self) -> Iterator[Event]:
         with self._lock:
@@ -57,14 +63,16 @@ class RunControl:
         if req is not None:
             dev = resolve_device(req)
             if dev != self.device:
-                self._move(dev)
-                yield StateEvent(TrainState.DEVICE, f"training moved to {dev}", str(dev))
+                note = self._move(dev)
+                yield StateEvent(TrainState.DEVICE, f"training moved to {dev}" + (f"; {note}" if note else ""), str(dev))
 
     def _poll_controls(self) -> Iterator[Event]:
         """Between steps: device moves (also while paused), pause (blocks here), cancel."""
         yield from self._apply_device_request()
         if self._pause.is_set() and not self._cancel.is_set():
-            yield StateEvent(TrainState.PAUSED, "training paused", str(self.device))
+            cause = self._pause_cause
+            message = "training paused" + ("" if cause is PauseCause.USER else f": {cause}")
+            yield StateEvent(TrainState.PAUSED, message, str(self.device), cause)
             while self._pause.is_set() and not self._cancel.is_set():
                 yield from self._apply_device_request()
                 self._cancel.wait(0.05)

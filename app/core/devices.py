@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import platform
 from dataclasses import dataclass
 
 import torch
@@ -69,22 +70,47 @@ def resolve_device(name: str | None) -> torch.device:
 
 
 @functools.cache
-def cpu_has_fast_bf16() -> bool:
-    """bf16 autocast only pays on CPUs with native bf16 dot products (AVX512-BF16, AMX)."""
+def _cpuinfo() -> str:
     try:
         with open("/proc/cpuinfo") as f:
-            flags = f.read()
+            return f.read()
     except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+        return ""
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether the CPU has native bf16 dot products (AVX512-BF16, AMX; Arm's BF16). Having
+    them does not make bf16 faster (an AVX512-BF16 Xeon without AMX trains slower in
+    bf16): `app.core.precision` measures; this only rules bf16 out where it is emulated."""
+    info = _cpuinfo()
+    arm_flags = " ".join(ln for ln in info.splitlines() if ln.lower().startswith("features"))
+    return "avx512_bf16" in info or "amx_bf16" in info or " bf16" in f" {arm_flags} "
+
+
+def cpu_model() -> str:
+    """The CPU's model name ("AMD EPYC 9354P ..."), for keying per-machine measurements."""
+    for line in _cpuinfo().splitlines():
+        if line.lower().startswith(("model name", "hardware", "cpu model")):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def cuda_bf16_native() -> bool:
+    """bf16 on the current GPU in hardware; emulated bf16 (pre-Ampere) is slower than
+    fp16 and does not count."""
+    return torch.cuda.is_bf16_supported(including_emulation=False)
 
 
 def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
-    """The autocast dtype for a precision setting (`auto`, `fp32`, `bf16`), or None."""
+    """The autocast dtype for a precision setting (`auto`, `fp32`, `bf16`), or None.
+
+    A forced setting maps directly (bf16 on a GPU without native bf16 means fp16). `auto`
+    here is a guess from the hardware; the trainer and the Predictor measure instead
+    (`app.core.precision`)."""
     if precision == "fp32":
         return None
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if cuda_bf16_native() else torch.float16  # fp16 steps use a GradScaler
     if device.type == "cpu":
         if precision == "bf16" or cpu_has_fast_bf16():
             return torch.bfloat16

@@ -14,7 +14,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from app.core.calibration import CalibrationReport, calibration_report
+from app.core.confusion import add_counts, confusion_counts, row_totals_and_diagonal
 from app.core.data import Dataset
+from app.core.formatting import percent
 
 if TYPE_CHECKING:  # only the type: evaluation stays importable without the inference stack
     from app.core.predictor import Predictor
@@ -31,14 +33,15 @@ def evaluate(
     channels_last: bool = True,
     tta_flip: bool = False,
 ) -> tuple[float, float, torch.Tensor]:
-    """Returns (mean loss, accuracy, confusion matrix [true, pred]) on uint8 images.
+    """Returns (mean loss, accuracy, confusion matrix [true, pred]) on uint8 images; the
+    matrix is sparse beyond `MAX_DENSE_CLASSES` classes (`app.core.confusion`).
 
     tta_flip: average the logits of each image and its mirror (models trained with
     mirrored images; see `flip_tta`)."""
     model.eval()
     device = next(model.parameters()).device
     total_loss, correct = 0.0, 0
-    confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+    confusion = None
     for start in range(0, len(images), batch_size):
         xb = images[start : start + batch_size].to(device).float().div_(255)
         if channels_last:
@@ -52,17 +55,17 @@ def evaluate(
         total_loss += float(F.cross_entropy(out, yb, reduction="sum"))
         pred = out.argmax(1)
         correct += int((pred == yb).sum())
-        confusion += torch.bincount(
-            (yb * num_classes + pred).cpu(), minlength=num_classes * num_classes
-        ).view(num_classes, num_classes)
+        confusion = add_counts(confusion, confusion_counts(yb, pred, num_classes))
+    if confusion is None:  # no images
+        confusion = confusion_counts(labels[:0], labels[:0], num_classes)
     n = max(len(images), 1)
     return total_loss / n, correct / n, confusion
 
 
 def per_class_accuracy(confusion: torch.Tensor) -> list[float]:
     """Accuracy of each class (row) of a confusion matrix [true, pred]; 0 for absent classes."""
-    totals = confusion.sum(1).clamp(min=1)
-    return (confusion.diag().float() / totals.float()).tolist()
+    totals, diag = row_totals_and_diagonal(confusion)
+    return (diag.float() / totals.clamp(min=1).float()).tolist()
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ class EvalResult:
     accuracy: float
     loss: float
     per_class: list[float]
-    confusion: list[list[int]]
+    confusion: list[list[int]]  # [] beyond MAX_DENSE_CLASSES classes (see `support`)
     classes: list[str]
     n: int
     dataset: str
@@ -92,6 +95,7 @@ class EvalResult:
     ece_uncalibrated: float = float("nan")
     nll_uncalibrated: float = float("nan")
     calibration: CalibrationReport | None = field(default=None, repr=False, compare=False)
+    support: list[int] = field(default_factory=list)  # images of each class
 
     def to_json(self) -> dict:
         return {
@@ -118,16 +122,17 @@ class EvalResult:
             f"accuracy: {self.accuracy:.2%} ({round(self.accuracy * self.n)}/{self.n})",
             "calibration (ECE: 15 equal-width bins; NLL: mean negative log-likelihood):",
             f"  {'probabilities':<28} {'ECE':>7} {'NLL':>8}",
-            f"  {'raw softmax (T = 1)':<28} {self.ece_uncalibrated:7.2%} {self.nll_uncalibrated:8.4f}",
+            f"  {'raw softmax (T = 1)':<28} {percent(self.ece_uncalibrated, 2):>7} {self.nll_uncalibrated:8.4f}",
         ]
         if self.calibrated:
-            lines.append(f"  {f'as shown (T = {self.temperature:.4g})':<28} {self.ece:7.2%} {self.nll:8.4f}")
+            lines.append(f"  {f'as shown (T = {self.temperature:.4g})':<28} {percent(self.ece, 2):>7} {self.nll:8.4f}")
         else:
             lines.append("  (never calibrated: python -m app calibrate fits its temperature)")
         lines.append("per class:")
         width = max(len(c) for c in self.classes)
-        for c, a, row in zip(self.classes, self.per_class, self.confusion):
-            lines.append(f"  {c:>{width}}  {a:7.2%}  ({sum(row)} images)")
+        support = self.support or [sum(row) for row in self.confusion]
+        for c, a, n in zip(self.classes, self.per_class, support):
+            lines.append(f"  {c:>{width}}  {a:7.2%}  ({n} images)")
         return "\n".join(lines)
 
 
@@ -168,16 +173,17 @@ def evaluate_model(predictor: Predictor, data: Dataset, through_preprocess: bool
     z = model_logits(predictor.model, images, tta_flip=predictor.tta_flip).reshape(len(images), k)
     y = data.labels.cpu()
     loss = float(F.cross_entropy(z, y)) if len(y) else 0.0
-    conf = torch.bincount(y * k + z.argmax(1), minlength=k * k).view(k, k)
-    acc = float(conf.diag().sum()) / max(len(y), 1)
+    conf = confusion_counts(y, z.argmax(1), k)
+    totals, diag = row_totals_and_diagonal(conf)
+    acc = float(diag.sum()) / max(len(y), 1)
     t = predictor.temperature
     shown = raw = None
     if len(y) and bool(torch.isfinite(z).all()):  # NaN logits: calibration is not defined
         shown, raw = calibration_report(z, y, t), calibration_report(z, y, 1.0)
     nan = float("nan")
     return EvalResult(
-        acc, loss, per_class_accuracy(conf), conf.tolist(), list(predictor.classes), len(data),
+        acc, loss, per_class_accuracy(conf), [] if conf.is_sparse else conf.tolist(), list(predictor.classes), len(data),
         f"{data.name} ({data.source})", str(predictor.path), through_preprocess,
         t, predictor.calibrated, shown.ece if shown else nan, shown.nll if shown else nan,
-        raw.ece if raw else nan, raw.nll if raw else nan, shown,
+        raw.ece if raw else nan, raw.nll if raw else nan, shown, totals.tolist(),
     )  # fmt: skip

@@ -24,6 +24,13 @@ class TrainState(_Named):
     PROBLEM = "problem"  # the device failed; paused with progress kept
 
 
+class PauseCause(_Named):
+    """Why a run is paused (`StateEvent.cause` of a PAUSED event)."""
+
+    USER = "user"  # pause() was asked for
+    DEVICE_PROBLEM = "device problem"  # the device failed (a PROBLEM event said how)
+
+
 class FinishStatus(_Named):
     """How a run ended (`FinishedEvent.status`)."""
 
@@ -63,6 +70,9 @@ class EpochEvent:
     elapsed_s: float
     eta_s: float
     best: bool  # this epoch is the best so far (saved as the model)
+    # The classes `confusion` shows (indices), when there are too many to show them all
+    # (`app.core.confusion.shown`); None: confusion covers every class.
+    confusion_classes: list[int] | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,7 @@ class StateEvent:
     state: TrainState
     message: str = ""
     device: str = ""
+    cause: PauseCause | None = None  # PAUSED events: why
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import errno
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -154,3 +155,27 @@ def check_writable(path: str | os.PathLike, what: str = "output") -> None:
         _unlink_quietly(tmp)
     except OSError as e:
         raise OSError(e.errno, f"cannot write {what} {p}: {e.strerror or e}") from None
+
+
+@contextmanager
+def staged_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temp file name beside `path`, for writers that want a file name (ONNX export)
+    or a file to check before it counts: when the block ends normally the temp file
+    replaces `path`; when it raises, the temp file is removed and `path` is untouched.
+
+    Raises:
+        OSError: the folder cannot be created or written.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.chmod(tmp, _new_file_mode(target))
+        os.replace(tmp, target)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise

@@ -255,8 +255,11 @@ class FineTuner(Trainer):
 
     def _train_mode(self) -> None:
         super()._train_mode()
-        for m in self._frozen_norms:
-            m.eval()
+        assert self.model is not None
+        norms = self.model.modules() if self.config.freeze_norm_stats else self._frozen_norms
+        for m in norms:
+            if isinstance(m, nn.BatchNorm2d):
+                m.eval()
 
     def _judge_final(self, plan: _Plan) -> None:
         super()._judge_final(plan)
@@ -366,3 +369,12 @@ def build_finetuner(
     personal = load_examples(examples, card.input)
     train, test = load_replay(replay, replay_dir, card)
     return FineTuner(config, init, personal, train, test, out=out, command=command)
+
+
+def replay_for(card: ModelCard) -> str | None:
+    """The built-in dataset a model was trained on (read from its card), to replay when
+    fine-tuning it; None when it was trained on something else."""
+    from app.core.data import BUILTIN
+
+    first = card.dataset.split(" ", 1)[0] if card.dataset else ""
+    return first if first in BUILTIN else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 def format_duration(seconds: float) -> str:
     """`1:02:03` / `2:03` for ETAs and elapsed times (rounded to the second)."""
@@ -9,3 +11,14 @@ def format_duration(seconds: float) -> str:
     h, rem = divmod(s, 3600)
     m, s = divmod(rem, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def percent(value: float | None, decimals: int = 1) -> str:
+    """`97.3%`; "–" for a missing or non-finite value, never "nan%" or "inf%"."""
+    try:
+        v = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "–"
+    if not math.isfinite(v):
+        return "–"
+    return f"{v:.{decimals}%}"

@@ -210,7 +210,8 @@ def reduced(img: Image.Image, k: int) -> Image.Image:
 def iter_image_files(paths: Iterable[str | os.PathLike], follow_symlinks: bool = True) -> Iterator[Path]:
     """Expands files and folders (recursively, sorted) into image file paths.
 
-    Folders yield only files with image suffixes; explicitly named files are yielded as
+    Folders yield only entries with image suffixes (named pipes, devices and dangling
+    links too, which `load_image` then reports); explicitly named files are yielded as
     they are (so a wrong file gets a clear error later). Symlink loops are skipped. A
     folder that cannot be listed (no permission) is yielded itself, so that reading it
     with `load_image` reports it ("cannot read this folder (permission denied)") in
@@ -237,7 +238,11 @@ def iter_image_files(paths: Iterable[str | os.PathLike], follow_symlinks: bool =
             try:
                 if e.is_dir(follow_symlinks=follow_symlinks):
                     yield from walk(Path(e.path))
-                elif e.is_file() and Path(e.name).suffix.lower() in IMAGE_SUFFIXES:
+                elif Path(e.name).suffix.lower() in IMAGE_SUFFIXES and not e.is_dir():
+                    # Regular files, and also what only looks like one (a named pipe, a
+                    # device, a dangling link): `load_image` says what it is, in its
+                    # place, instead of it going missing without a word. A pipe is
+                    # never opened, so nothing blocks.
                     yield Path(e.path)
             except OSError:
                 continue

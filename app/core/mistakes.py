@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from app.core.confusion import column_totals, confusion_counts, row_totals_and_diagonal
 from app.core.data import Dataset
 from app.core.explain import app_logits, model_input
 from app.core.fileio import atomic_write_bytes
@@ -60,6 +61,12 @@ class SampleScores:
         k = self.probabilities.shape[1]
         return np.bincount(self.labels * k + self.predicted, minlength=k * k).reshape(k, k)
 
+    def counts(self) -> torch.Tensor:
+        """The confusion counts as `app.core.confusion` keeps them: dense up to 1,000
+        classes, sparse beyond (a dense 10,000-class matrix is 800 MB)."""
+        k = self.probabilities.shape[1]
+        return confusion_counts(torch.from_numpy(self.labels), torch.from_numpy(self.predicted), k)
+
     def cell(self, true: int, predicted: int) -> np.ndarray:
         """Indices of the images labelled `true` and predicted `predicted`, worst first
         (highest loss), what a click on a confusion-matrix cell opens."""
@@ -91,12 +98,17 @@ def score_samples(
     return SampleScores(p.astype(np.float32), labels.numpy().astype(np.int64))
 
 
-def precision_recall_f1(confusion: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def precision_recall_f1(confusion: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-class precision, recall and F1 from a (true, predicted) confusion matrix;
     0 where a class was never predicted or never present."""
-    c = np.asarray(confusion, dtype=np.float64)
-    tp = np.diag(c)
-    predicted, actual = c.sum(0), c.sum(1)
+    if isinstance(confusion, torch.Tensor):  # dense or sparse (`Scores.counts`)
+        actual_t, tp_t = row_totals_and_diagonal(confusion)
+        tp, actual = tp_t.double().numpy(), actual_t.double().numpy()
+        predicted = column_totals(confusion).double().numpy()
+    else:
+        c = np.asarray(confusion, dtype=np.float64)
+        tp = np.diag(c)
+        predicted, actual = c.sum(0), c.sum(1)
     precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
     recall = np.divide(tp, actual, out=np.zeros_like(tp), where=actual > 0)
     denom = precision + recall

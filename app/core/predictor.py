@@ -23,9 +23,12 @@ from app.core.images import ImageLoadError, load_image
 from app.core.modelio import ModelCard, load_model, weights_path
 from app.core.models import Classifier
 from app.core.ood import AbstainRule
+from app.core.precision import Choice, choose_for_inference
 from app.core.preprocess import PreparedImage, prepare
+from app.core.step import StepPrecision
 
 Cancel = threading.Event | Callable[[], bool] | None
+BATCH = 64  # images per forward pass when classifying many
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,9 @@ def flip_tta(recipe: dict) -> bool:
 class Predictor:
     """Classifies images with one model; thread-confined (use one per thread)."""
 
-    def __init__(self, model: Classifier, card: ModelCard, path: Path | None = None) -> None:
+    def __init__(
+        self, model: Classifier, card: ModelCard, path: Path | None = None, precision: str = "auto"
+    ) -> None:
         self.model = model.eval()
         self.card = card
         self.path = path
@@ -153,6 +158,9 @@ class Predictor:
         # match the model to ~1e-7. `model` stays the model as loaded.
         self._forward = _fused_for_inference(self.model)
         self.tta_flip = flip_tta(card.recipe)  # mirror-trained models see each image twice
+        # fp32 or bf16 autocast: `auto` measures which is faster here (app.core.precision)
+        self.precision = precision
+        self._choice: Choice | None = None
         # Probabilities are softmax(logits / T) with the card's fitted temperature (1 for a
         # card that was never calibrated); the rule says when not to answer. A card
         # without a fitted rule still says "not sure" between two close classes.
@@ -161,13 +169,16 @@ class Predictor:
         self.rule = abstain_rule(card)
 
     @classmethod
-    def load(cls, path: str | os.PathLike | None = None, device: str = "cpu") -> Predictor:
-        """Loads a model file; None loads the shipped default model."""
+    def load(
+        cls, path: str | os.PathLike | None = None, device: str = "cpu", precision: str = "auto"
+    ) -> Predictor:
+        """Loads a model file; None loads the shipped default model. `precision`: auto
+        (measured), fp32 or bf16."""
         from app.core.resources import default_model_path
 
         p = Path(path) if path is not None else default_model_path()
         model, card = load_model(p, device)
-        return cls(model, card, weights_path(p))
+        return cls(model, card, weights_path(p), precision)
 
     @property
     def inference_model(self) -> nn.Module:
@@ -197,8 +208,8 @@ class Predictor:
             if p.blank:
                 out[i] = Prediction(None, None, 0.0, [], [], p.pixels, True, p.reason)
         k = max(1, min(top_k, len(self.classes)))
-        for start in range(0, len(todo), 64):
-            idx = todo[start : start + 64]
+        for start in range(0, len(todo), BATCH):
+            idx = todo[start : start + BATCH]
             logits = self.logits(self._to_batch([prepared[i] for i in idx])).cpu()
             probs_np = torch.softmax(logits / self.temperature, 1).numpy()
             verdicts = self.rule.judge(logits.double().numpy(), self.classes)
@@ -221,12 +232,25 @@ class Predictor:
                 )
         return [p for p in out if p is not None]
 
+    def inference_precision(self) -> Choice:
+        """fp32 or bf16 for every forward pass of this Predictor: `auto` is measured once
+        per machine on batches of `BATCH` (where the gain is; a single image takes a few
+        ms either way), and single images use the same, so an image gets the same answer
+        alone or in a batch."""
+        if self._choice is None:
+            spec = self.card.input
+            sample = torch.zeros(BATCH, spec.channels, spec.size, spec.size, device=self.device)
+            sample = sample.contiguous(memory_format=torch.channels_last)
+            self._choice = choose_for_inference(self.precision, self._forward, sample, self.card.arch)
+        return self._choice
+
     @torch.inference_mode()
     def logits(self, batch: torch.Tensor) -> torch.Tensor:
         """Float logits of a float (N, C, H, W) batch in [0, 1] on the model's device."""
-        out = self._forward(batch).float()
-        if self.tta_flip:
-            out = (out + self._forward(batch.flip(-1)).float()) / 2
+        with StepPrecision(self.device, self.inference_precision().dtype).autocast():
+            out = self._forward(batch).float()
+            if self.tta_flip:
+                out = (out + self._forward(batch.flip(-1)).float()) / 2
         return out
 
     def explain(

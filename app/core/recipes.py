@@ -32,12 +32,14 @@ RECIPE_TITLES = {  # what each recipe is for, as the Train form lists it
 # the user's examples mixed with replay of the base's training data, so nothing is
 # forgotten. Only the last residual stage and the head learn (the early layers' features
 # serve old and new classes alike, and a frozen layer costs no backward pass: ~2x the
-# images per second); new classes start imprinted (finetune.imprint). No EMA: over a few
-# hundred steps it would lag behind. A small validation split (of the mix) picks the best
-# epoch; the held-out share of the examples (personal.held_out_mask) judges the run.
+# images per second); new classes start imprinted (finetune.extend_head). BatchNorm keeps
+# the base's statistics (a few hundred steps of a mix skewed to one writer would shift
+# them for every digit). No EMA: over a few hundred steps it would lag behind. A small
+# validation split (of the mix) picks the best epoch; the held-out share of the examples
+# (personal.held_out_mask) judges the run.
 FINETUNE: dict = dict(
-    epochs=3, lr=0.02, warmup_fraction=0.2, ema_decay=0.0, val_fraction=0.05,
-    train_last_stages=1, replay_size=4000, personal_share=0.25,
+    epochs=3, lr=0.01, warmup_fraction=0.2, ema_decay=0.0, val_fraction=0.05,
+    train_last_stages=1, replay_size=4000, personal_share=0.25, freeze_norm_stats=True,
 )  # fmt: skip
 AUGMENT_FIELDS = ("hflip", "rotate_deg", "shear_deg", "scale", "shift", "elastic")
 

@@ -56,3 +56,19 @@ def user_data_dir() -> Path:
 
 def user_models_dir() -> Path:
     return user_data_dir() / "models"
+
+
+def user_cache_dir() -> Path:
+    """Per-machine facts the app measured and may measure again (e.g. which precision is
+    faster here); deleting it costs only time. RESNET_STUDIO_CACHE wins, then
+    RESNET_STUDIO_HOME/cache, then the platform's cache folder."""
+    env = os.environ.get("RESNET_STUDIO_CACHE")
+    if env:
+        return Path(env)
+    if os.environ.get("RESNET_STUDIO_HOME"):
+        return user_data_dir() / "cache"
+    if sys.platform == "win32":
+        return user_data_dir() / "cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / APP_NAME
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / APP_NAME

@@ -28,10 +28,6 @@ class StepPrecision:
         self.dtype = dtype
         self.scaler = torch.amp.GradScaler(device.type) if dtype is torch.float16 else None
 
-    @property
-    def name(self) -> str:
-        return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}.get(self.dtype, str(self.dtype))
-
     def autocast(self) -> AbstractContextManager:
         """The forward pass's autocast context (a no-op in fp32)."""
         return torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None)

@@ -2,7 +2,8 @@
 
 Fast by design (see bench/): the dataset lives on the device as one uint8 tensor,
 batches are index slices, augmentation is one batched `grid_sample` on the device, convs
-run channels_last, and CPUs with native bf16 use bf16 autocast (fp32 master weights).
+run channels_last, and precision `auto` uses bf16 autocast (fp32 master weights) where
+it measured faster on this machine (`precision.py`).
 
 Shaped like torchvision's reference `train.py`: `_setup`, `_train_one_epoch` (a
 generator), `_end_of_epoch` (evaluate, best, checkpoint) and `_finish` (test, save).
@@ -34,9 +35,10 @@ from app.core.checkpoint import (
     write_checkpoint,
 )
 from app.core.config import TrainConfig, TrainingError
+from app.core.confusion import shown as shown_confusion
 from app.core.control import RunControl
 from app.core.data import Dataset
-from app.core.devices import autocast_dtype, is_device_failure, resolve_device
+from app.core.devices import is_device_failure, resolve_device
 from app.core.ema import WeightEMA
 from app.core.evaluation import evaluate, per_class_accuracy
 from app.core.events import (
@@ -44,6 +46,7 @@ from app.core.events import (
     Event,
     FinishedEvent,
     FinishStatus,
+    PauseCause,
     StateEvent,
     StepEvent,
     TrainState,
@@ -54,6 +57,7 @@ from app.core.modelcard import ModelCard
 from app.core.modelio import save_model
 from app.core.models import Classifier, build_model, init_weights
 from app.core.outcome import run_card, test_metrics
+from app.core.precision import Choice, choose_for_training
 from app.core.predictor import flip_tta
 from app.core.recalibration import ModelCalibration, calibrate, training_split
 from app.core.runlock import run_files
@@ -135,6 +139,8 @@ class Trainer(RunControl):
         self._ema: WeightEMA | None = None
         self._tta = flip_tta(config.to_dict())  # mirror-trained: judged on both views
         self.device = resolve_device(config.device)
+        self._choices: dict[str, Choice] = {}
+        self.precision_note = ""  # which precision the run uses, and why
 
     # --- the weights that count ------------------------------------------------------------
 
@@ -184,7 +190,7 @@ class Trainer(RunControl):
         self._rate = 0.0  # images/s, smoothed
         yield StateEvent(
             TrainState.RUNNING,
-            f"training {self.config.arch} on {plan.n_train} images ({plan.data.name})",
+            f"training {self.config.arch} on {plan.n_train} images ({plan.data.name}); {self.precision_note}",
             str(self.device),
         )
         for epoch in range(start_epoch, self.config.epochs):
@@ -223,6 +229,7 @@ class Trainer(RunControl):
             div_factor=20.0, final_div_factor=200.0, anneal_strategy=cfg.anneal,
         )  # fmt: skip
         self._criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+        self._batch_size = bs
         self._outliers = None
         if cfg.outlier_exposure > 0:  # "none of these" examples (app.core.exposure)
             self._outliers = outlier_pool(n_train, data.spec, cfg.seed, self._train_x, self._train_y)
@@ -326,7 +333,7 @@ class Trainer(RunControl):
         """Out of memory or a lost GPU: pause with progress intact; the user can switch
         device (or resume to retry) and the step runs again."""
         self._opt.zero_grad(set_to_none=True)
-        self._pause.set()
+        self.pause(PauseCause.DEVICE_PROBLEM)
         return StateEvent(
             TrainState.PROBLEM,
             f"{self.device} failed at epoch {epoch + 1}, step {step + 1}: {str(e)[:200]}. "
@@ -361,10 +368,11 @@ class Trainer(RunControl):
         )  # fmt: skip
         self._save_checkpoint(epoch + 1, best)
         epochs_left = cfg.epochs - epoch - 1
+        index, drawn = shown_confusion(confusion)  # capped: 10,000 classes are not drawn
         return EpochEvent(
             epoch, cfg.epochs, train_loss, train_acc, val_loss, val_acc,
-            per_class_accuracy(confusion), confusion.tolist(), self._rate, time.perf_counter() - self._t0,
-            epochs_left * plan.steps_per_epoch * plan.batch_size / max(self._rate, 1e-9), is_best,
+            per_class_accuracy(confusion), drawn, self._rate, time.perf_counter() - self._t0,
+            epochs_left * plan.steps_per_epoch * plan.batch_size / max(self._rate, 1e-9), is_best, index,
         )  # fmt: skip
 
     def _finish(self, plan: _Plan, best: Best) -> FinishedEvent:
@@ -447,6 +455,7 @@ class Trainer(RunControl):
             "optimizer": self._opt.state_dict(),
             "scheduler": self._sched.state_dict(),
             **best.to_checkpoint(),
+            "scaler": self._precision.scaler.state_dict() if self._precision.scaler is not None else {},
             "history": self.history,
             "config": self.config.to_dict(),
             "data": self._data_id,
@@ -460,9 +469,12 @@ class Trainer(RunControl):
         self.history = list(state.get("history", []))
         best.restore(state)
         self._move(self.device)
+        if self._precision.scaler is not None and state.get("scaler"):
+            self._precision.scaler.load_state_dict(state["scaler"])  # fp16: the loss scale goes on
         return int(state["epoch"])
 
-    def _move(self, device: torch.device) -> None:
+    def _move(self, device: torch.device) -> str:
+        """Moves model, optimizer state, EMA and data to `device`; picks its precision."""
         self.device = device
         assert self.model is not None
         self.model.to(device)
@@ -476,4 +488,17 @@ class Trainer(RunControl):
         self._train_y = self._train_y.to(device)
         if self._outliers is not None:
             self._outliers = self._outliers.to(device)
-        self._precision = StepPrecision(device, autocast_dtype(device, self.config.precision))
+        if str(device) not in self._choices:  # measured (or read from the cache) once per device
+            cfg = self.config
+            xb = self._train_x[: self._batch_size].float().div_(255)
+            if cfg.channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            self._choices[str(device)] = choose_for_training(
+                cfg.precision, self.model, xb, self._train_y[: self._batch_size], self._criterion, cfg.arch, device
+            )
+        choice = self._choices[str(device)]
+        current = getattr(self, "_precision", None)
+        if current is None or current.device != device or current.dtype != choice.dtype:
+            self._precision = StepPrecision(device, choice.dtype)  # kept otherwise: its loss scale
+        self.precision_note = choice.note
+        return choice.note

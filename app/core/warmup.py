@@ -28,6 +28,9 @@ def warm_up() -> None:
         MNIST_SPEC,
         "warm-up",
     )
-    config = TrainConfig(arch="resnet-mnist-small", epochs=1, batch_size=8, val_fraction=0.25, device="cpu")
+    # fp32: no precision measurement (and no cache entry) for a made-up 24-image run.
+    config = TrainConfig(
+        arch="resnet-mnist-small", epochs=1, batch_size=8, val_fraction=0.25, device="cpu", precision="fp32"
+    )
     for _ in Trainer(config, data).run():
         pass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -37,11 +38,16 @@ class ClassMetricsTable(QTableWidget):
                         "recall: of this class's images, how many were found")  # fmt: skip
         self.cellDoubleClicked.connect(lambda r, _c: self.class_chosen.emit(int(self.item(r, 0).data(Qt.ItemDataRole.UserRole))))
 
-    def set_confusion(self, classes: list[str], confusion: np.ndarray) -> None:
+    def set_confusion(self, classes: list[str], confusion: np.ndarray | torch.Tensor) -> None:
+        """confusion: (true, predicted) counts, dense or sparse (`app.core.confusion`)."""
+        from app.core.confusion import row_totals_and_diagonal
         from app.core.mistakes import precision_recall_f1
 
         precision, recall, f1 = precision_recall_f1(confusion)
-        support = np.asarray(confusion).sum(1)
+        support = (
+            row_totals_and_diagonal(confusion)[0].numpy() if isinstance(confusion, torch.Tensor)
+            else np.asarray(confusion).sum(1)
+        )  # fmt: skip
         self.setSortingEnabled(False)
         self.setRowCount(len(classes))
         for i, name in enumerate(classes):

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.formatting import percent
 from app.core.images import IMAGE_SUFFIXES
 from app.gui.batch_panel import BatchPanel
 from app.gui.canvas import DrawingCanvas
@@ -28,6 +29,7 @@ from app.gui.message_banner import MessageBanner
 from app.gui.qt_image import array_to_qimage
 from app.gui.result_panel import HINT, ResultPanel, _sentence
 from app.gui.settings import DEFAULTS
+from app.gui.teach_bar import TeachBar
 
 CARD = "#card { background: palette(base); border: 1px solid #d9dee5; border-radius: 10px; }"
 IMAGE_FILTER = "Images ({})".format(" ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)))
@@ -53,11 +55,11 @@ def _item_summary(item: BatchItem) -> str:
         return item.note or "nothing to classify"
     p = item.prediction
     if p is not None and p.verdict == "unsure":
-        summary = _sentence(p.verdict_message) + " (" + ", ".join(f"{lbl} {q:.1%}" for lbl, q in p.top_k[:2]) + ")"
+        summary = _sentence(p.verdict_message) + " (" + ", ".join(f"{lbl} {percent(q)}" for lbl, q in p.top_k[:2]) + ")"
     elif p is not None and p.verdict == "foreign":
-        summary = f"{_sentence(p.verdict_message)} (closest: {item.label}, {item.confidence:.1%})"
+        summary = f"{_sentence(p.verdict_message)} (closest: {item.label}, {percent(item.confidence)})"
     else:
-        summary = f"Looks like {item.label} ({item.confidence:.1%} confident)"
+        summary = f"Looks like {item.label} ({percent(item.confidence)} confident)"
     return f"{summary}; {item.note}" if item.note else summary
 
 
@@ -73,6 +75,7 @@ class ClassifyTab(QWidget):
             failure message).
         batch_done(int, bool): a file/paste job finished (job id, cancelled).
         status_message(str): a short note for the status bar.
+        example_added(str): the drawing was saved to my examples as this class.
     """
 
     model_loaded = Signal(str, str, str)
@@ -80,6 +83,7 @@ class ClassifyTab(QWidget):
     prediction_shown = Signal(int)
     batch_done = Signal(int, bool)
     status_message = Signal(str)
+    example_added = Signal(str)
 
     def __init__(self, parent: QWidget | None = None, pen_width: float = DEFAULTS.pen_width, device: str = "cpu") -> None:
         super().__init__(parent)
@@ -121,6 +125,10 @@ class ClassifyTab(QWidget):
         self._inference = InferenceThread(device)
         self.explain = ExplainPanel(self._inference.explainer, self.canvas, self.result)
         self.result.add_tools(self.explain)
+        self.teach = TeachBar()
+        self.result.add_tools(self.teach)
+        self.teach.add_requested.connect(self.add_example)
+        self.result.top_k.class_clicked.connect(self.teach.select)
         w = self._inference.worker
         w.model_loaded.connect(self._on_model_loaded)
         w.model_failed.connect(self._on_model_failed)
@@ -193,6 +201,7 @@ class ClassifyTab(QWidget):
         self.banner.dismiss()
         self.result.set_classes(self._classes)
         self.explain.set_classes(self._classes)
+        self._offer_classes()
         if self._source == "canvas":
             self._on_drawing_changed()  # the new model's view of the same drawing
         self.model_loaded.emit(path, self._model_summary, device)
@@ -258,6 +267,46 @@ class ClassifyTab(QWidget):
         self._last_shown = request_id
         self.result.show_empty(message, "Your drawing")
         self.prediction_shown.emit(request_id)
+
+    # --- teaching ---------------------------------------------------------------------------
+
+    def _offer_classes(self) -> None:
+        from app.core.personal import PersonalError, PersonalStore
+
+        try:
+            own = PersonalStore().classes()
+        except PersonalError:
+            own = []
+        self.teach.set_classes(self._classes + [c for c in own if c not in self._classes])
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802
+        """A class's key (0-9, or a one-letter class) chooses it as the right answer."""
+        text = event.text()
+        if text and text.isprintable() and text in self._classes + [self.teach.choice.itemText(i) for i in range(self.teach.choice.count())]:
+            self.teach.select(text)
+            return
+        super().keyPressEvent(event)
+
+    def add_example(self, label: str) -> bool:
+        """Saves the canvas drawing to my examples as `label` (a new class is created)."""
+        from app.core.personal import PersonalError, PersonalStore
+        from app.core.strokes import Drawing, StrokesError
+
+        if self.canvas.is_empty():
+            self.teach.show_note("Draw something first")
+            return False
+        try:
+            store = PersonalStore()
+            example = store.add(label, Drawing.of(self.canvas.strokes(), self.canvas.pen_width()))
+            count = len(store.examples(example.label))
+        except (PersonalError, StrokesError) as e:
+            self.teach.show_note(str(e))
+            return False
+        self.teach.show_note(f"Saved as {example.label} ({count} example{'s' if count != 1 else ''})")
+        self._offer_classes()
+        self.teach.select(example.label)
+        self.example_added.emit(example.label)
+        return True
 
     # --- images -----------------------------------------------------------------------------
 

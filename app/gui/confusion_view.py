@@ -6,6 +6,8 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from app.core.formatting import percent
+
 CORRECT = QColor(33, 118, 210)
 WRONG = QColor(220, 70, 50)
 
@@ -35,6 +37,7 @@ class ConfusionView(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(260, 220)
         self._classes: list[str] = []
+        self._index: list[int] | None = None  # the real class of each drawn row, when capped
         self._matrix: list[list[int]] = []
         self._acc: list[float] = []
         self._title = "Confusion matrix (after the first epoch)"
@@ -43,18 +46,34 @@ class ConfusionView(QWidget):
 
     # --- data ------------------------------------------------------------------------------
 
-    def set_data(self, classes: list[str], matrix: list[list[int]], per_class_acc: list[float], title: str = "") -> None:
-        """Shows a matrix (rows true, columns predicted) and per-class accuracy (0..1)."""
+    def set_data(
+        self, classes: list[str], matrix: list[list[int]], per_class_acc: list[float], title: str = "",
+        index: list[int] | None = None,
+    ) -> None:  # fmt: skip
+        """Shows a matrix (rows true, columns predicted) and per-class accuracy (0..1).
+
+        index: when there are too many classes to draw (`app.core.confusion.shown`), the
+        classes `matrix` covers; `classes` and `per_class_acc` are then of every class,
+        and clicks and selections speak of the real class indices."""
         n = len(matrix)
-        self._classes = list(classes) if len(classes) == n else [str(i) for i in range(n)]
+        self._index = list(index) if index is not None and len(index) == n else None
+        if self._index is not None:
+            self._classes = [classes[i] if i < len(classes) else str(i) for i in self._index]
+            self._acc = [per_class_acc[i] if i < len(per_class_acc) else 0.0 for i in self._index]
+            title = f"{title or 'Confusion matrix'}: the {n} classes with the most mistakes, of {len(classes):,}"
+        else:
+            self._classes = list(classes) if len(classes) == n else [str(i) for i in range(n)]
+            self._acc = list(per_class_acc)
         self._matrix = [list(map(int, row)) for row in matrix]
-        self._acc = list(per_class_acc)
         self._title = title or "Confusion matrix"
         self.setToolTip("rows: true class, columns: predicted class; click a cell to see its images")
         self.update()
 
     def set_selected(self, cell: tuple[int, int] | None) -> None:
-        """Outlines this (true, predicted) cell, None for none."""
+        """Outlines this (true, predicted) cell, None for none (or when it is not drawn)."""
+        if cell is not None and self._index is not None:
+            where = {c: k for k, c in enumerate(self._index)}
+            cell = (where[cell[0]], where[cell[1]]) if cell[0] in where and cell[1] in where else None
         self._selected = cell
         self.update()
 
@@ -68,9 +87,13 @@ class ConfusionView(QWidget):
         return (i, j) if x >= x0 and y >= y0 and i < n and j < n else None
 
     def cell_center(self, true: int, predicted: int) -> QPointF | None:
-        """Where a cell was last painted (its centre), or None."""
+        """Where a cell (real class indices) was last painted (its centre), or None."""
         if self._grid is None:
             return None
+        if self._index is not None:
+            if true not in self._index or predicted not in self._index:
+                return None
+            true, predicted = self._index.index(true), self._index.index(predicted)
         x0, y0, cell = self._grid
         return QPointF(x0 + (predicted + 0.5) * cell, y0 + (true + 0.5) * cell)
 
@@ -79,11 +102,13 @@ class ConfusionView(QWidget):
         if cell is None or event.button() != Qt.MouseButton.LeftButton:
             event.ignore()
             return
+        if self._index is not None:
+            cell = (self._index[cell[0]], self._index[cell[1]])
         self.cell_clicked.emit(*cell)
 
     def clear(self) -> None:
         self._selected = None
-        self._classes, self._matrix, self._acc = [], [], []
+        self._classes, self._matrix, self._acc, self._index = [], [], [], None
         self._title = "Confusion matrix (after the first epoch)"
         self.update()
 
@@ -164,7 +189,7 @@ class ConfusionView(QWidget):
             p.fillRect(br, _mix(base, text, 0.08))
             p.fillRect(QRectF(br.x(), br.y(), br.width() * acc, br.height()), _mix(base, CORRECT, 0.35 + 0.65 * acc))
             p.setPen(text)
-            p.drawText(br, Qt.AlignmentFlag.AlignCenter, f"{acc:.0%}")
+            p.drawText(br, Qt.AlignmentFlag.AlignCenter, f"{percent(acc, 0)}")
         if self._selected is not None:
             i, j = self._selected
             p.setPen(QPen(text, 2))

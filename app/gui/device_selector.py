@@ -59,6 +59,20 @@ class DeviceSelector(QComboBox):
         self.blockSignals(False)
         return True
 
+    def mark_unavailable(self, device: str, reason: str) -> None:
+        """Disables a listed device that turned out unusable (a GPU that went away),
+        with the reason as its tooltip."""
+        i = self.findData(device)
+        if i < 0:
+            return
+        model = self.model()
+        assert isinstance(model, QStandardItemModel)
+        item = model.item(i)
+        item.setEnabled(False)
+        name = item.text().split(" — ")[0]
+        item.setText(f"{name} — unavailable")
+        item.setToolTip(f"{name}: {reason}")
+
     def is_available(self, device: str) -> bool:
         i = self.findData(device)
         model = self.model()

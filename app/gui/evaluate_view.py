@@ -24,7 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.formatting import format_duration
+from app.core.confusion import row_totals_and_diagonal, shown, worst_cell
+from app.core.formatting import format_duration, percent
 from app.gui.class_metrics import ClassMetricsTable
 from app.gui.confusion_view import ConfusionView
 from app.gui.evaluate_worker import EvalOutcome, EvaluateThread
@@ -218,16 +219,18 @@ class EvaluateView(QWidget):
             return
         self._job, self._outcome = None, outcome
         s = outcome.scores
-        conf = s.confusion()
-        per_class = [float(conf[i, i] / max(conf[i].sum(), 1)) for i in range(len(conf))]
-        self.confusion.set_data(outcome.classes, conf.tolist(), per_class, f"Confusion matrix — {outcome.title}")
+        conf = s.counts()  # sparse for many classes; the view draws those with most mistakes
+        totals, diag = row_totals_and_diagonal(conf)
+        per_class = (diag.double() / totals.clamp(min=1).double()).tolist()
+        index, drawn = shown(conf)
+        self.confusion.set_data(outcome.classes, drawn, per_class, f"Confusion matrix — {outcome.title}", index)
         self.metrics.set_confusion(outcome.classes, conf)
-        self.suspects.set_suspects(outcome.suspects, len(s.labels))
+        self.suspects.set_suspects(outcome.suspects, len(s.labels), outcome.images)
         self.right.setTabEnabled(1, bool(outcome.suspects))
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
         self.progress.setFormat(f"{len(s.labels):,} images")
-        self.summary.setText(f"<b>{outcome.accuracy:.2%}</b> right on {len(s.labels):,} images ({outcome.title}). "
+        self.summary.setText(f"<b>{percent(outcome.accuracy, 2)}</b> right on {len(s.labels):,} images ({outcome.title}). "
                              "Click a cell to see its images.")  # fmt: skip
         cell = self._open_after or self._worst_cell()
         if cell is not None:
@@ -261,12 +264,7 @@ class EvaluateView(QWidget):
         """The most frequent confusion (off the diagonal), what a user looks at first."""
         if self._outcome is None:
             return None
-        conf = self._outcome.scores.confusion().copy()
-        conf[range(len(conf)), range(len(conf))] = 0
-        if conf.max() == 0:
-            return None
-        i, j = divmod(int(conf.argmax()), len(conf))
-        return i, j
+        return worst_cell(self._outcome.scores.counts())
 
     def open_cell(self, true: int, predicted: int) -> None:
         """Shows one cell's images in the gallery (after the evaluation, if one runs)."""
@@ -280,9 +278,8 @@ class EvaluateView(QWidget):
     def _open_worst_of_class(self, true: int) -> None:
         if self._outcome is None:
             return
-        row = self._outcome.scores.confusion()[true].copy()
-        row[true] = -1
-        self.open_cell(true, int(row.argmax()) if row.max() > 0 else true)
+        cell = worst_cell(self._outcome.scores.counts(), true)
+        self.open_cell(true, cell[1] if cell is not None else true)
 
     def _want_saliency(self, indices: list[int], targets: list[int]) -> None:
         self._saliency_id += 1

@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from app.gui.explain_worker import ExplainRequest, ExplainWorker
 from app.gui.qt_image import array_to_qimage
+from app.gui.settings import DEFAULTS
 
 if TYPE_CHECKING:
     from app.gui.canvas import DrawingCanvas
@@ -53,6 +54,10 @@ class ExplainPanel(QWidget):
         self._next_id = 0
         self._valid_from = 1  # answers with smaller ids are for something no longer shown
         self._shown_id = 0
+        self._settle = QTimer(self)  # the canvas: explain when the drawing is still
+        self._settle.setSingleShot(True)
+        self._settle.setInterval(DEFAULTS.explain_settle_ms)
+        self._settle.timeout.connect(self._request)
 
         self.toggle = QCheckBox("Show why")
         self.toggle.setObjectName("showWhyToggle")
@@ -97,10 +102,12 @@ class ExplainPanel(QWidget):
         empty = self._canvas.is_empty()
         self._source = None if empty else ExplainRequest(0, clean=True)  # rendered when asked
         if empty:
+            self._settle.stop()
             self._clear_pictures()
             self._set_target(None)
             self._invalidate()  # an answer for the old drawing is stale
-        self._request()
+        elif self.toggle.isChecked():
+            self._settle.start()  # restarted by every live prediction while drawing
 
     def show_image(self, image: np.ndarray | None, path: str, found) -> None:
         """A dropped or pasted image is on screen: pixels (pasted) or its file `path`;
@@ -146,6 +153,7 @@ class ExplainPanel(QWidget):
         self.caption.setText(OFF_HINT)
 
     def _request(self) -> None:
+        self._settle.stop()
         if not self.toggle.isChecked() or self._source is None or not self._classes:
             return
         self._next_id += 1

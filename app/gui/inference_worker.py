@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from app.gui.explain_worker import ExplainWorker
 
@@ -122,6 +122,23 @@ def _describe(exc: BaseException) -> str:
     return text if text else type(exc).__name__
 
 
+class _GuiRelay(QObject):
+    """Lives in the GUI thread: what a helper thread reports reaches the GUI through it,
+    as if the worker had said it (a helper thread's own emissions would run plain
+    callbacks in that thread)."""
+
+    failed = Signal(str, str)
+
+    def __init__(self, target: Signal) -> None:
+        super().__init__()
+        self._target = target
+        self.failed.connect(self._forward, Qt.ConnectionType.QueuedConnection)
+
+    @Slot(str, str)
+    def _forward(self, path: str, message: str) -> None:
+        self._target.emit(path, message)
+
+
 class InferenceWorker(QObject):
     """Runs the model for the canvas (live, latest request wins) and for image batches.
 
@@ -152,6 +169,7 @@ class InferenceWorker(QObject):
 
     # Private requests, queued into the worker thread.
     _load_requested = Signal(str)
+    _adopt_requested = Signal(object)
     _wake = Signal()
     _paths_requested = Signal(int, object, object)
     _array_requested = Signal(int, object, str, object)
@@ -166,6 +184,8 @@ class InferenceWorker(QObject):
         self._job_ids = count(1)
         self._stopping = threading.Event()
         self._load_requested.connect(self._load)
+        self._adopt_requested.connect(self._adopt)
+        self._relay = _GuiRelay(self.model_failed)  # no parent: it stays in the GUI thread
         self._wake.connect(self._process_live)
         self._paths_requested.connect(self._classify_paths)
         self._array_requested.connect(self._classify_array)
@@ -173,8 +193,17 @@ class InferenceWorker(QObject):
     # --- thread-safe API (GUI thread) ---------------------------------------------------------
 
     def load_model(self, path: str) -> None:
-        """Loads a model file; answers with model_loaded or model_failed."""
-        self._load_requested.emit(path)
+        """Loads a model file; answers with model_loaded or model_failed.
+
+        While a batch runs, the file is read at once on a helper thread: a broken model
+        is refused now, not when the batch ends, and a good one takes over after the
+        batch (the batch keeps one model throughout)."""
+        with self._lock:
+            busy = bool(self._jobs)
+        if not busy:
+            self._load_requested.emit(path)
+            return
+        threading.Thread(target=self._load_beside_batch, args=(path,), name="model-load", daemon=True).start()
 
     def submit(self, request_id: int, image: np.ndarray) -> None:
         """Classifies a canvas image. A request not yet started is replaced by a newer
@@ -227,19 +256,40 @@ class InferenceWorker(QObject):
 
     # --- worker thread ------------------------------------------------------------------------
 
+    def _open(self, path: str) -> tuple[Predictor | None, str]:
+        """(the loaded model, "") or (None, why it cannot be used)."""
+        if not Path(path).with_suffix(".safetensors").is_file():
+            return None, f"{path}: model file not found"
+        try:
+            from app.core.predictor import Predictor
+
+            return Predictor.load(path, device=self._device), ""
+        except Exception as e:  # ModelFileError, and anything torch raises on odd files
+            return None, _describe(e)
+
+    def _load_beside_batch(self, path: str) -> None:
+        """Helper thread: reads the model now; the worker takes it after the batch."""
+        predictor, problem = self._open(path)
+        if self._stopping.is_set():
+            return
+        if predictor is None:
+            self._relay.failed.emit(path, problem)  # at once, through the GUI thread
+        else:
+            self._adopt_requested.emit(predictor)
+
     @Slot(str)
     def _load(self, path: str) -> None:
         if self._stopping.is_set():
             return
-        if not Path(path).with_suffix(".safetensors").is_file():
-            self.model_failed.emit(path, f"{path}: model file not found")
-            return
-        try:
-            from app.core.predictor import Predictor
+        predictor, problem = self._open(path)
+        if predictor is None:
+            self.model_failed.emit(path, problem)
+        else:
+            self._adopt(predictor)
 
-            predictor = Predictor.load(path, device=self._device)
-        except Exception as e:  # ModelFileError, and anything torch raises on odd files
-            self.model_failed.emit(path, _describe(e))
+    @Slot(object)
+    def _adopt(self, predictor: Predictor) -> None:
+        if self._stopping.is_set():
             return
         self._predictor = predictor
         self.model_loaded.emit(predictor.card, str(predictor.path), str(predictor.device))

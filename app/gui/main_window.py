@@ -34,7 +34,10 @@ class MainWindow(QMainWindow):
         self.classify_tab = ClassifyTab(pen_width=self.settings.pen_width)
         self.train_tab = None
         self.evaluate_tab = None
+        self.examples_tab = None
         self._warmed_up = False
+        self._startup_model: str | None = None  # a chosen start-up model not yet loaded
+        self._fallback_note = ""  # why the built-in model is used instead
         self.tabs = QTabWidget()
         self.tabs.setObjectName("tabs")
         self.tabs.setDocumentMode(True)
@@ -147,6 +150,15 @@ class MainWindow(QMainWindow):
         if self.classify_tab.model_path():
             self.evaluate_tab.set_model(self.classify_tab.model_path())
         self.evaluate_tab.status_message.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        from app.gui.examples_view import ExamplesView
+
+        self.examples_tab = ExamplesView()
+        self.tabs.insertTab(3, self.examples_tab, "My examples")
+        if self.classify_tab.model_path():
+            self.examples_tab.set_model(self.classify_tab.model_path())
+        self.examples_tab.status_message.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        self.examples_tab.model_kept.connect(self._keep_personalised)
+        self.classify_tab.example_added.connect(lambda _label: self.examples_tab.refresh())
         self.train_tab.cell_opened.connect(self._open_training_cell)
         self.train_tab.model_saved.connect(self.model_selector.add_model)
         self.train_tab.use_model_requested.connect(self._use_model)
@@ -167,7 +179,11 @@ class MainWindow(QMainWindow):
         last = self.settings.last_model
         if model_path is None and last and Path(last).is_file():
             model_path = last
-        self.model_selector.select_path(str(model_path or resources.default_model_path()))
+        chosen = str(model_path or resources.default_model_path())
+        # A damaged model at start-up falls back to the built-in one (see _on_model_failed).
+        builtin = str(resources.default_model_path())
+        self._startup_model = chosen if Path(chosen).resolve() != Path(builtin).resolve() else None
+        self.model_selector.select_path(chosen)
 
     def _open_training_cell(self, source, true: int, predicted: int) -> None:
         """A Train-tab confusion cell: the saved model's images of that cell, evaluated
@@ -181,6 +197,10 @@ class MainWindow(QMainWindow):
         self._show_classify()
 
     def _on_model_loaded(self, path: str, summary: str, device: str) -> None:
+        self._startup_model = None
+        note, self._fallback_note = self._fallback_note, ""
+        if note:  # shown after the tab cleared its banner for the loaded model
+            self.classify_tab.banner.show_message(note)
         self.statusBar().showMessage(f"Loaded {Path(path).stem}", 3000)
         self.model_label.setText(f"Model: {summary}")
         self.model_label.setToolTip(path)
@@ -188,11 +208,22 @@ class MainWindow(QMainWindow):
         self.settings.last_model = path
         if self.evaluate_tab is not None:
             self.evaluate_tab.set_model(path)
+        if self.examples_tab is not None:
+            self.examples_tab.set_model(path)
         self.model_selector.select_path(path, emit=False)
 
     def _on_model_failed(self, message: str) -> None:
         self.statusBar().showMessage("Could not load the model", 8000)
         current = self.classify_tab.model_path()
+        startup, self._startup_model = self._startup_model, None
+        if startup and not current:  # the window would open with no model: use the built-in
+            name = Path(startup).stem
+            self._fallback_note = (
+                f"The last model used, {name}, could not be loaded ({message}). "
+                "Using the built-in digit model instead."
+            )
+            self.model_selector.select_path(str(resources.default_model_path()))
+            return
         if current:  # the previous model still classifies: show that in the list
             self.model_selector.select_path(current, emit=False)
         else:
@@ -210,6 +241,13 @@ class MainWindow(QMainWindow):
             self.train_tab.shutdown()
         if self.evaluate_tab is not None:
             self.evaluate_tab.shutdown()
+        if self.examples_tab is not None:
+            self.examples_tab.shutdown()
         super().closeEvent(event)
+
+    def _keep_personalised(self, path: str) -> None:
+        """A personalised model is listed beside its base and used at once."""
+        self.model_selector.add_model(path)
+        self._use_model(path)
 
 

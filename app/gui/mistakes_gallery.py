@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.formatting import percent
 from app.gui.qt_image import array_to_qimage
 
 THUMB_PX = 84  # 3x a 28 px input
@@ -89,7 +90,7 @@ class GalleryModel(QAbstractListModel):
         s = o.scores
         true, pred = s.labels[r], s.predicted[r]
         conf, loss = s.confidence[r], s.loss[r]
-        return [f"true {o.classes[t]} → {o.classes[p]}\n{c:.0%} sure · loss {v:.2f}"
+        return [f"true {o.classes[t]} → {o.classes[p]}\n{percent(c, 0)} sure · loss {v:.2f}"
                 for t, p, c, v in zip(true, pred, conf, loss)]  # fmt: skip
 
     def caption(self, row: int) -> str:

@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QImage, QPixmap
 from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from app.core.formatting import percent
 from app.gui.model_input_view import ModelInputView
 from app.gui.topk_view import TopKView
 
@@ -26,22 +27,23 @@ DOUBT = "#b45309"  # amber: the model would rather not answer
 
 
 def verdict_texts(p: Prediction) -> tuple[str, str, str]:
-    """(big label, confidence line, sentence) for a prediction: "7", "99.6% confident", "";
-    "4 or 9?", "4 55.1% · 9 40.2%", "Not sure: 4 or 9?"; "?", "closest: 0 (71.4%)",
-    "This does not look like a digit". Probabilities are the calibrated ones."""
+    """(big label, line under it, detail) for a prediction: "7", "99.6% confident", "";
+    "4 or 9?", "Not sure: 4 or 9?", "4 55.1% · 9 40.2%"; "?", "This does not look like a
+    digit", "closest: 0 (71.4%)". Probabilities are the calibrated ones."""
     if p.verdict == "unsure":
         (a, pa), (b, pb) = p.top_k[:2]
-        return f"{a} or {b}?", f"{a} {pa:.1%} · {b} {pb:.1%}", _sentence(p.verdict_message)
+        return f"{a} or {b}?", _sentence(p.verdict_message), f"{a} {percent(pa)} · {b} {percent(pb)}"
     if p.verdict == "foreign":
-        return "?", f"closest: {p.label} ({p.confidence:.1%})", _sentence(p.verdict_message)
-    return str(p.label), f"{p.confidence:.1%} confident", ""
+        return "?", _sentence(p.verdict_message), f"closest: {p.label} ({percent(p.confidence)})"
+    return str(p.label), f"{percent(p.confidence)} confident", ""
 
 
 class ResultPanel(QWidget):
     """Shows one Prediction: `predictionLabel` holds the class name, "4 or 9?" when the
     model is not sure, "?" when the image does not look like any class (empty when there
-    is nothing to show); `predictionHint` says why ("Not sure: 4 or 9?", "This does not
-    look like a digit") or explains an empty result."""
+    is nothing to show), with the sentence under it ("Not sure: 4 or 9?", "This does not
+    look like a digit"); `predictionHint` gives the numbers behind a doubt or explains an
+    empty result."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -162,13 +164,13 @@ class ResultPanel(QWidget):
             self.model_input.set_pixels(prediction.model_input)
             return
         self._source.setText(source)
-        big, line, sentence = verdict_texts(prediction)
+        big, line, detail = verdict_texts(prediction)
         self.prediction_label.setText(big)
         doubt = prediction.verdict in ("unsure", "foreign")
         self.prediction_label.setStyleSheet(f"color: {DOUBT};" if doubt else "")
-        self.prediction_label.setAccessibleDescription(sentence or f"{prediction.label}, {line}")
+        self.prediction_label.setAccessibleDescription(f"{line}; {detail}" if detail else f"{big}, {line}")
         self.confidence_label.setText(line)
-        hint = "; ".join(t for t in (sentence, _sentence(prediction.note)) if t)
+        hint = "; ".join(t for t in (detail, _sentence(prediction.note)) if t)
         self.hint_label.setText(hint)
         self.hint_label.setVisible(bool(hint))
         self.top_k.set_probabilities(classes, prediction.probabilities)

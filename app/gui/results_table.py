@@ -19,6 +19,7 @@ from PySide6.QtGui import QBrush, QColor, QImage
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
 from app.core.fileio import atomic_write_text
+from app.core.formatting import percent
 from app.gui.inference_worker import BatchItem
 from app.gui.qt_image import array_to_qimage
 
@@ -89,7 +90,7 @@ class ResultsModel(QAbstractTableModel):
         if item is None:
             return ("", "", CANCELLED if self._cancelled else PENDING)
         conf = item.confidence
-        return (item.headline or "", f"{conf:.1%}" if conf is not None else "", item.note)
+        return (item.headline or "", f"{percent(conf)}" if conf is not None else "", item.note)
 
     # --- Qt model ----------------------------------------------------------------------------
 

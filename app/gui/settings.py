@@ -21,6 +21,9 @@ class Defaults:
     pen_width_max: float = 0.20
     # Live prediction while drawing: at most one request per interval (latest wins).
     live_interval_ms: int = 60
+    # "Show why" on the canvas: explain once the drawing has been still this long, so the
+    # explanations (which share the inference thread) do not slow the live prediction.
+    explain_settle_ms: int = 150
     window_size: tuple[int, int] = (1180, 820)
     # Resolution the canvas is rendered at for the model (prepare() rescales it anyway).
     render_size: int = 280

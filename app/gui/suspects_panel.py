@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QUrl, Signal
-from PySide6.QtGui import QDesktopServices
+import numpy as np
+from PySide6.QtCore import QSize, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -20,7 +21,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.gui.qt_image import array_to_qimage
+
 COLUMNS = ["#", "file", "labelled", "model says", "loss"]
+THUMB_PX = 40
 EMPTY = "Suspect labels are listed for image-folder datasets (the files can be fixed there)."
 
 
@@ -48,6 +52,8 @@ class SuspectsPanel(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(THUMB_PX + 4)
+        self.table.setIconSize(QSize(THUMB_PX, THUMB_PX))
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
@@ -70,8 +76,9 @@ class SuspectsPanel(QWidget):
         self.table.cellDoubleClicked.connect(lambda *_: self.open_location())
         self._update_buttons()
 
-    def set_suspects(self, suspects: list, total: int) -> None:
-        """Shows `suspects` (Suspect, most suspicious first) out of `total` images; an
+    def set_suspects(self, suspects: list, total: int, images: np.ndarray | None = None) -> None:
+        """Shows `suspects` (Suspect, most suspicious first) out of `total` images, with
+        a thumbnail from `images` (uint8 (N, C, H, W), indexed by Suspect.index); an
         empty list for data without files (builtin sets)."""
         self._suspects = list(suspects)
         self.table.setRowCount(len(self._suspects))
@@ -80,6 +87,8 @@ class SuspectsPanel(QWidget):
                 item = QTableWidgetItem(text)
                 if c == 1:
                     item.setToolTip(s.path)
+                    if images is not None:
+                        item.setIcon(_icon(images[s.index]))
                 self.table.setItem(r, c, item)
         self.note.setText(
             f"The {len(self._suspects):,} of {total:,} images with the highest loss: the model finds their "
@@ -124,3 +133,11 @@ class SuspectsPanel(QWidget):
     def _update_buttons(self) -> None:
         self.open_button.setEnabled(self.selected_path() is not None)
         self.export_button.setEnabled(bool(self._suspects))
+
+
+def _icon(image: np.ndarray) -> QIcon:
+    """A (C, H, W) uint8 image as a small icon (nearest neighbour: the model's pixels)."""
+    pic = image[0] if image.shape[0] == 1 else np.ascontiguousarray(np.transpose(image, (1, 2, 0)))
+    return QIcon(QPixmap.fromImage(array_to_qimage(pic)).scaled(
+        THUMB_PX, THUMB_PX, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation
+    ))  # fmt: skip

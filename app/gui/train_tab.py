@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
 
 from app.core.config import TrainingError
 from app.core.evaluation_run import run_source
-from app.core.events import EpochEvent, FinishedEvent, StateEvent, StepEvent, TrainState
-from app.core.formatting import format_duration
+from app.core.events import EpochEvent, FinishedEvent, PauseCause, StateEvent, StepEvent, TrainState
+from app.core.formatting import format_duration, percent
 from app.core.recipes import recipe_of
 from app.core.resources import user_models_dir
 from app.gui.command_box import CommandBox
@@ -93,6 +93,7 @@ class TrainTab(QWidget):
         self.form.load_settings(self._settings)
         self.device_selector = DeviceSelector()
         self.device_selector.device_changed.connect(self._on_device_changed)
+        self._device_in_use = self.device_selector.device()  # what a run uses, or will
 
         self.start_button = QPushButton("Start training", objectName="startButton")
         self.start_button.setDefault(True)
@@ -234,7 +235,7 @@ class TrainTab(QWidget):
         self.progress.show_loading()
         self._log(f"run: {config.arch}, {config.epochs} epochs, batch {config.batch_size}, lr {config.lr:g}, "
                   f"augment {(recipe_of(config) or 'custom') if config.augment else 'off'}, "
-                  f"val {config.val_fraction:.0%}, "
+                  f"val {percent(config.val_fraction, 0)}, "
                   f"seed {config.seed} on {config.device}")  # fmt: skip
         self._log(f"model file: {out}" + (f" (resuming {resume})" if resume else ""))
         t = TrainerThread(config, request, out, resume, parent=self)
@@ -297,12 +298,13 @@ class TrainTab(QWidget):
 
     def _on_epoch(self, ev: EpochEvent) -> None:
         self.plots.add_epoch(ev)
-        val = "" if ev.val_acc is None else f" · val loss {ev.val_loss:.3f} acc {ev.val_acc:.2%}"
+        val = "" if ev.val_acc is None else f" · val loss {ev.val_loss:.3f} acc {percent(ev.val_acc, 2)}"
         split = "validation" if ev.val_acc is not None else "training data"
         self.confusion.set_data(
-            self._classes, ev.confusion, ev.per_class_acc, f"Confusion matrix — epoch {ev.epoch + 1} ({split})"
+            self._classes, ev.confusion, ev.per_class_acc, f"Confusion matrix — epoch {ev.epoch + 1} ({split})",
+            ev.confusion_classes,
         )
-        self._log(f"epoch {ev.epoch + 1}/{ev.epochs}: train loss {ev.train_loss:.3f} acc {ev.train_acc:.2%}"
+        self._log(f"epoch {ev.epoch + 1}/{ev.epochs}: train loss {ev.train_loss:.3f} acc {percent(ev.train_acc, 2)}"
                   f"{val}{'  * best' if ev.best else ''}")  # fmt: skip
 
     def _on_state(self, ev: StateEvent) -> None:
@@ -312,12 +314,14 @@ class TrainTab(QWidget):
             self.status_label.setText("Paused: device problem")
         elif ev.state is TrainState.PAUSED:
             self._paused = True
-            self.status_label.setText("Paused")
+            # The run blocks after a PROBLEM too: that status stays ("Paused: device problem").
+            self.status_label.setText("Paused" if ev.cause is not PauseCause.DEVICE_PROBLEM else "Paused: device problem")
         elif ev.state in (TrainState.RESUMED, TrainState.RUNNING):
             self._paused = False
             self.status_label.setText("Training…")
         if ev.device and ev.state in (TrainState.DEVICE, TrainState.RUNNING):
-            self.device_selector.set_device(_device_id(ev.device))
+            self._device_in_use = _device_id(ev.device)
+            self.device_selector.set_device(self._device_in_use)
         self._log(ev.message or ev.state.value)
         self._update_controls()
 
@@ -369,14 +373,24 @@ class TrainTab(QWidget):
             self.pause_training()
 
     def _on_device_changed(self, device: str) -> None:
-        if self._thread is None:
-            return
+        from app.core.devices import resolve_device
+
         try:
-            self._thread.set_device(device)
+            if self._thread is None:
+                resolve_device(device)  # checked now, not when Start fails
+            else:
+                self._thread.set_device(device)
         except ValueError as e:
-            self._show_error(f"Cannot use {device}: {e}")
+            # Back to the device in use (or the last good choice), and the entry is
+            # marked: the next Start must not fail on it.
+            self._show_error(f"Cannot use {device}: {e}. Staying on {self._device_in_use}.")
+            self.device_selector.mark_unavailable(device, str(e))
+            self.device_selector.set_device(self._device_in_use)
             return
-        self._log(f"switching to {device} at the next step")
+        if self._thread is None:
+            self._device_in_use = device
+        else:
+            self._log(f"switching to {device} at the next step")
 
     def _switch_to_cpu_and_resume(self) -> None:
         self.device_selector.set_device("cpu")

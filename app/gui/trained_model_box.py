@@ -9,13 +9,14 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QGroupBox, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from app.core.events import FinishedEvent
+from app.core.formatting import percent
 
 
 def result_summary(ev: FinishedEvent) -> str:
     """", best accuracy 98.20% (epoch 3)", or "" when no epoch was judged."""
     if ev.best_val_acc is None or ev.best_epoch is None:
         return ""
-    return f", best accuracy {ev.best_val_acc:.2%} (epoch {ev.best_epoch + 1})"
+    return f", best accuracy {percent(ev.best_val_acc, 2)} (epoch {ev.best_epoch + 1})"
 
 
 def calibration_summary(ev: FinishedEvent) -> str:
@@ -23,8 +24,8 @@ def calibration_summary(ev: FinishedEvent) -> str:
     run had no validation images to calibrate on."""
     if ev.val_ece is None:
         return ""
-    before = f"; {ev.val_ece_uncalibrated:.1%} before" if ev.val_ece_uncalibrated is not None else ""
-    return f"calibrated: confidence off by {ev.val_ece:.1%} on average (validation ECE{before})"
+    before = f"; {percent(ev.val_ece_uncalibrated)} before" if ev.val_ece_uncalibrated is not None else ""
+    return f"calibrated: confidence off by {percent(ev.val_ece)} on average (validation ECE{before})"
 
 
 class TrainedModelBox(QGroupBox):

@@ -144,27 +144,38 @@ class TrainerThread(QThread):
             self.failed.emit(f"unexpected error: {type(e).__name__}: {e}")
 
     def _run(self) -> None:
+        loaded = self._load()
+        if self._cancel:
+            self.message.emit("stopped before training started")
+            return
+        with self._lock:
+            trainer = self._make_trainer(loaded, replace(self.config, device=self._device))
+            if self._pause:
+                trainer.pause()
+            if self._cancel:
+                trainer.cancel()
+            self._trainer = trainer
+        self._drive(trainer)
+
+    def _load(self):
+        """Loads what the run needs (the dataset), reporting on `message`."""
         req = self.data_request
         self.message.emit(f"loading {req.dataset} ...")
         t0 = time.perf_counter()
         data = req.load()
-        if self._cancel:
-            self.message.emit("stopped before training started")
-            return
         self.message.emit(
             f"loaded {len(data)} images, {len(data.classes)} classes, "
             f"{data.spec.channels}x{data.spec.size}x{data.spec.size} in {time.perf_counter() - t0:.1f} s"
             + (f"; skipped {len(data.skipped)} unreadable files" if data.skipped else "")
         )
         self.data_ready.emit(list(data.classes))
-        with self._lock:
-            config = replace(self.config, device=self._device)
-            trainer = Trainer(config, data, out=self.out, resume=self.resume_from, command="resnet-studio GUI")
-            if self._pause:
-                trainer.pause()
-            if self._cancel:
-                trainer.cancel()
-            self._trainer = trainer
+        return data
+
+    def _make_trainer(self, loaded, config: TrainConfig) -> Trainer:
+        """The run over what `_load` returned (called with the control lock held)."""
+        return Trainer(config, loaded, out=self.out, resume=self.resume_from, command="resnet-studio GUI")
+
+    def _drive(self, trainer: Trainer) -> None:
         for ev in trainer.run():
             if isinstance(ev, StepEvent):
                 self._pending.append(ev)

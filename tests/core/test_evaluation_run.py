@@ -113,3 +113,13 @@ def test_the_views_probabilities_are_the_calibrated_ones(folder_source):
     raw = score_samples(predictor.model, data.images, data.labels)
     np.testing.assert_allclose(scores.probabilities, sharp.probabilities, atol=1e-4)
     assert (scores.predicted == raw.predicted).all() and scores.confidence.mean() > raw.confidence.mean()
+
+
+def test_saliency_thumbnails_of_colour_images(tmp_path):
+    from app.core.predictor import Predictor
+
+    model = write_model(tmp_path / "rgb.safetensors", classes=list("xy"), spec=folder_spec(32, 3))
+    predictor = Predictor.load(model)
+    images = np.random.default_rng(0).integers(0, 256, (2, 3, 32, 32), dtype=np.uint8)
+    pics = saliency_thumbnails(predictor, images, [0, 1], zoom=2)
+    assert [p.shape for p in pics] == [(64, 64, 3)] * 2

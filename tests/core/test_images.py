@@ -300,9 +300,10 @@ def test_symlink_loops_in_folders_end_and_list_each_image_once(tmp_path):
     (tmp_path / "a" / "self").symlink_to(tmp_path / "a" / "self")  # ELOOP
     (tmp_path / "a" / "dangling.png").symlink_to(tmp_path / "nowhere.png")
     found = sorted(p.name for p in iter_image_files([tmp_path]))
-    assert found == ["one.png", "two.png"]
+    assert found == ["dangling.png", "one.png", "two.png"]  # the dangling link is reported
     # Without following links the loop is not even entered.
     assert sorted(p.name for p in iter_image_files([tmp_path], follow_symlinks=False)) == [
+        "dangling.png",
         "one.png",
         "two.png",
     ]
@@ -402,3 +403,21 @@ def test_damaged_real_images_never_crash_load_or_prepare(tmp_path, data, fmt, w,
     except ImageLoadError:
         return
     assert prepare(img).pixels.shape == (28, 28)
+
+
+def test_pipes_devices_and_dangling_links_inside_a_folder_are_reported_not_skipped(tmp_path):
+    from app.core.predictor import Predictor
+    from app.core.resources import default_model_path
+
+    draw_digit(3, 80).save(tmp_path / "a.png")
+    os.mkfifo(tmp_path / "pipe.png")
+    (tmp_path / "zero.png").symlink_to("/dev/zero")
+    (tmp_path / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    (tmp_path / "notes.txt").write_text("not an image name: left out")
+    found = [p.name for p in iter_image_files([tmp_path])]
+    assert found == ["a.png", "gone.png", "pipe.png", "zero.png"]
+    results = {p.name: r for p, r in Predictor.load(default_model_path()).predict_paths(iter_image_files([tmp_path]))}
+    assert not isinstance(results["a.png"], ImageLoadError)
+    assert "named pipe" in str(results["pipe.png"])
+    assert "device" in str(results["zero.png"])
+    assert "broken symbolic link" in str(results["gone.png"])

@@ -542,13 +542,18 @@ def test_any_weights_file_gives_a_model_or_a_model_file_error(tmp_path, header, 
 
 
 def test_app_predictions_match_the_plain_model_that_evaluation_and_export_run(model_file):
-    # Inference may run an optimised copy (fused BN); it must agree with the model itself.
-    predictor = Predictor.load(model_file)
+    # Inference may run an optimised copy (fused BN); it must agree with the model itself:
+    # to float noise in fp32, and on every label (probabilities to bf16's ~3 digits) where
+    # bf16 measured faster.
+    predictor = Predictor.load(model_file, precision="fp32")
     preds = predictor.predict_many(DIGITS)
     x = torch.stack([torch.from_numpy(p.model_input) for p in preds])[:, None].float() / 255
     with torch.inference_mode():
         plain = torch.softmax(predictor.model(x).float(), 1).numpy()
     np.testing.assert_allclose([p.probabilities for p in preds], plain, atol=1e-5)
+    bf16 = Predictor.load(model_file, precision="bf16").predict_many(DIGITS)
+    assert [p.index for p in bf16] == [int(i) for i in plain.argmax(1)]
+    np.testing.assert_allclose([p.probabilities for p in bf16], plain, atol=2e-2)
 
 
 @pytest.mark.parametrize("arch", ["resnet-mnist", "resnet-mnist-small", "resnet18", "resnet50"])
@@ -590,7 +595,7 @@ def test_mirror_trained_models_average_each_image_with_its_mirror(tmp_path):
         name="", arch="resnet-mnist-small", classes=list("abcdefghij"), input=FASHION_SPEC,
         recipe={"hflip": True, "augment": True},
     )  # fmt: skip
-    tta = Predictor(model, card)
+    tta = Predictor(model, card, precision="fp32")  # compared with fp32 logits below
     plain = Predictor(model, modelio.ModelCard(**{**card.__dict__, "recipe": {}}))
     assert tta.tta_flip and not plain.tta_flip
     no_aug = modelio.ModelCard(**{**card.__dict__, "recipe": {"hflip": True, "augment": False}})

@@ -51,7 +51,9 @@ def test_the_explanation_matches_what_predict_answers(predictor):
     p = predictor.predict(image, top_k=10)
     e = predictor.explain(predictor.prepare(image))
     assert e.predicted == p.index
-    np.testing.assert_allclose(e.probabilities, p.probabilities, atol=1e-5)
+    # explanations run in fp32; predict in whichever precision measured faster here
+    bf16 = predictor.inference_precision().dtype is not None
+    np.testing.assert_allclose(e.probabilities, p.probabilities, atol=2e-2 if bf16 else 1e-5)
 
 
 def test_views_put_the_heat_on_the_drawing_not_on_empty_paper(predictor):

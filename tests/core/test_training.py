@@ -20,6 +20,7 @@ from app.core.events import (
     EpochEvent,
     FinishedEvent,
     FinishStatus,
+    PauseCause,
     StateEvent,
     StepEvent,
     TrainState,
@@ -280,6 +281,7 @@ def test_device_failure_pauses_with_progress_kept_and_resumes(tmp_path, data, mo
             assert "epoch 2, step 3" in ev.message and "out of memory" in ev.message
             assert "resume" in ev.message
         if is_state(TrainState.PAUSED)(ev):
+            assert ev.cause is PauseCause.DEVICE_PROBLEM and "device problem" in ev.message
             trainer.resume()  # e.g. after switching to the CPU
     states = [e.state for e in events if isinstance(e, StateEvent)]
     assert states == [TrainState.RUNNING, TrainState.PROBLEM, TrainState.PAUSED, TrainState.RESUMED]

@@ -61,6 +61,7 @@ def test_an_evaluation_fills_the_matrix_metrics_and_suspects(view, qtbot, source
     assert [r[3] for r in view.metrics.values()] == pytest.approx(f1, abs=5e-4)
     losses = [s.score for s in view.suspects.suspects()]
     assert len(losses) == 15 and losses == sorted(losses, reverse=True)
+    assert not view.suspects.table.item(0, 1).icon().isNull()  # a thumbnail beside the file
     assert "right on 15 images" in view.summary.text()
 
 

@@ -85,3 +85,17 @@ def test_a_dropped_file_gets_the_heat_on_the_image(classify_tab, qtbot, tmp_path
     shown = qimage_to_array(tab.result.found_view.pixmap().toImage())
     assert shown.ndim == 3 and (np.abs(shown[..., 0].astype(int) - shown[..., 2]) > 40).any(), "no colour"
     assert tab.explain.caption.text().startswith("Why 2")
+
+
+def test_while_drawing_the_canvas_is_explained_once_it_is_still(classify_tab, qtbot):
+    tab = classify_tab
+    tab.explain.toggle.setChecked(True)
+    with explained(tab, qtbot):
+        draw_strokes(tab.canvas, digit_strokes()["1"])
+    before = tab.explain.last_request_id
+    for _ in range(5):  # five live predictions in a row, as while a stroke is drawn
+        tab.explain.show_canvas()
+    assert tab.explain.last_request_id == before  # nothing asked yet: the model stays free
+    with explained(tab, qtbot):
+        pass
+    assert tab.explain.last_request_id == before + 1

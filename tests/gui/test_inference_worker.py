@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt, Slot
 
 from app.gui.inference_worker import InferenceThread
 from tests.helpers.digits import draw_digit
@@ -51,3 +51,58 @@ def test_shutdown_stops_a_running_batch(inference, qtbot, tmp_path):
         inference.worker.classify_paths([str(tmp_path)])
     inference.shutdown()
     assert inference.thread.isFinished()
+
+
+def test_a_broken_model_chosen_during_a_batch_is_refused_at_once(inference, qtbot, tmp_path, monkeypatch, shipped_model):
+    shipped = shipped_model
+    from app.core import predictor as predictor_module
+
+    for i in range(3):
+        draw_digit(i, 64).save(tmp_path / f"{i}.png")
+    gate = threading.Event()
+    real = predictor_module.load_image
+
+    def slow_load(path):  # the batch waits here until the test lets it go
+        gate.wait(30)
+        return real(path)
+
+    monkeypatch.setattr(predictor_module, "load_image", slow_load)
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"\x80\x04 not weights")
+    broken.with_suffix(".json").write_text('{"arch": "resnet-mnist", "classes": "abc"}')
+    gui = Listener()  # a widget's slots, in the GUI thread, as the Classify tab's are
+    inference.worker.batch_finished.connect(gui.finished)
+    inference.worker.model_failed.connect(gui.failed)
+    inference.worker.model_loaded.connect(gui.loaded)
+    with qtbot.waitSignal(inference.worker.batch_started, timeout=30_000):
+        inference.worker.classify_paths([str(tmp_path)])
+    try:
+        inference.worker.load_model(str(broken))
+        qtbot.waitUntil(lambda: bool(gui.events), timeout=30_000)
+        assert gui.events[0][0] == "failed", "refused while the batch still runs"
+        assert "broken" in gui.events[0][1] and "classes" in gui.events[0][2]
+        # A good model chosen during the batch is read now and takes over after it.
+        inference.worker.load_model(str(shipped))
+    finally:
+        gate.set()
+    qtbot.waitUntil(lambda: len(gui.events) == 3, timeout=30_000)
+    assert [e[0] for e in gui.events] == ["failed", "finished", "loaded"]
+    assert gui.events[2][1] == str(shipped)
+
+
+class Listener(QObject):
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[tuple] = []
+
+    @Slot(int, bool)
+    def finished(self, job: int, _cancelled: bool) -> None:
+        self.events.append(("finished", job))
+
+    @Slot(str, str)
+    def failed(self, path: str, message: str) -> None:
+        self.events.append(("failed", path, message))
+
+    @Slot(object, str, str)
+    def loaded(self, _card: object, path: str, _device: str) -> None:
+        self.events.append(("loaded", path))

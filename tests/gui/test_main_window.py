@@ -30,7 +30,7 @@ def test_automation_names_and_status_bar(main_window, shipped_model):
     for name in NAMES:
         child(main_window, name)
     tabs = child(main_window, "tabs")
-    assert [tabs.tabText(i) for i in range(tabs.count())] == ["Classify", "Train", "Evaluate"]
+    assert [tabs.tabText(i) for i in range(tabs.count())] == ["Classify", "Train", "Evaluate", "My examples"]
     assert shipped_model.stem in main_window.model_label.text()
     assert "CPU" in main_window.device_label.text()
     assert child(main_window, "predictionLabel").text() == ""
@@ -113,3 +113,24 @@ def test_closing_while_classifying_stops_the_threads(main_window, qtbot, tmp_pat
     main_window.close()
     assert tab._inference.thread.isFinished()
     assert not main_window.train_tab.is_running()
+
+
+def test_a_damaged_last_model_falls_back_to_the_built_in_one_and_says_why(qtbot, shipped_model, tmp_path):
+    from app.gui.settings import AppSettings
+
+    damaged = tmp_path / "mine.safetensors"
+    shutil.copy(shipped_model, damaged)
+    damaged.with_suffix(".json").write_text('{"arch": "resnet-mnist", "classes": "abc"}')
+    AppSettings().last_model = str(damaged)
+    window = MainWindow()
+    qtbot.addWidget(window)
+    try:
+        with qtbot.waitSignal(window.classify_tab.model_loaded, timeout=60_000) as loaded:
+            window.show()
+        assert loaded.args[0] == str(shipped_model)
+        note = window.classify_tab.banner.text()
+        assert "The last model used, mine, could not be loaded" in note and "classes" in note
+        assert "Using the built-in digit model instead" in note
+        assert window.model_label.text().startswith("Model: ") and "not loaded" not in window.model_label.text()
+    finally:
+        window.close()

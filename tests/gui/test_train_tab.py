@@ -158,6 +158,9 @@ def test_device_problem_offers_cpu_and_resumes(qtbot, tab, mnist_dir, monkeypatc
     text = tab.problem_banner.label.text()
     assert "out of memory" in text and "paused" in text
     assert button(tab, "pauseButton").text() == "Resume"
+    # the run's PAUSED event follows the problem: the status still says why it paused
+    qtbot.waitUntil(lambda: "training paused: device problem" in tab.log.toPlainText(), timeout=TIMEOUT_MS)
+    assert tab.status_label.text() == "Paused: device problem"
     with qtbot.waitSignal(tab.model_saved, timeout=TIMEOUT_MS):
         qtbot.mouseClick(tab.problem_banner.action, Qt.MouseButton.LeftButton)
     assert tab.device_selector.device() == "cpu"
@@ -319,3 +322,38 @@ def test_dataset_brings_its_recipe_without_overwriting_edits(tab):
     assert f.recipe() == "objects"
     f.recipe_combo.setCurrentIndex(f.recipe_combo.findData("digits"))  # e.g. a folder of digits
     assert not f.config().hflip
+
+
+def test_an_unusable_device_choice_reverts_to_the_device_in_use(qtbot, tab):
+    from app.core.devices import DeviceInfo, resolve_device
+
+    gone = "cuda:7"  # listed as usable (it was, when the list was made), but is not now
+    try:
+        resolve_device(gone)
+        pytest.skip("this machine has a cuda:7")
+    except ValueError:
+        pass
+    sel = tab.device_selector
+    sel.set_devices([DeviceInfo("cpu", "CPU", True), DeviceInfo(gone, "GPU 7", True)])
+    assert sel.device() == gone  # the preselected GPU
+    sel.set_device("cpu")
+    tab._device_in_use = "cpu"
+    sel.setCurrentIndex(sel.findData(gone))  # the user picks it while idle
+    assert sel.device() == "cpu" and not sel.is_available(gone)
+    assert "unavailable" in sel.itemText(sel.findData(gone))
+    assert tab.error_banner.isVisible() and "Cannot use cuda:7" in tab.error_banner.text()
+    assert "Staying on cpu" in tab.error_banner.text()
+
+    class Running:  # a run in progress whose switch fails
+        def set_device(self, device: str) -> None:
+            raise ValueError("the GPU went away")
+
+    sel.set_devices([DeviceInfo("cpu", "CPU", True), DeviceInfo("cuda:8", "GPU 8", True)])
+    sel.set_device("cpu")
+    tab._thread = Running()
+    try:
+        sel.setCurrentIndex(sel.findData("cuda:8"))
+        assert sel.device() == "cpu" and not sel.is_available("cuda:8")
+        assert "the GPU went away" in tab.error_banner.text()
+    finally:
+        tab._thread = None

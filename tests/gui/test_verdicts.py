@@ -52,15 +52,15 @@ def test_a_confident_answer_is_the_label_and_its_calibrated_probability(panel):
 def test_not_sure_shows_both_candidates_not_one_bold_label(panel):
     panel.show_prediction(UNSURE, CLASSES)
     assert panel.prediction_label.text() == "4 or 9?"
-    assert panel.confidence_label.text() == "4 55.1% · 9 40.2%"
-    assert panel.hint_label.text() == "Not sure: 4 or 9?" and not panel.hint_label.isHidden()
+    assert panel.confidence_label.text() == "Not sure: 4 or 9?"
+    assert panel.hint_label.text() == "4 55.1% · 9 40.2%" and not panel.hint_label.isHidden()
 
 
 def test_an_image_that_is_no_digit_says_so_and_names_the_closest_class(panel):
     panel.show_prediction(FOREIGN, CLASSES)
     assert panel.prediction_label.text() == "?"
-    assert panel.confidence_label.text() == "closest: 0 (71.4%)"
-    assert panel.hint_label.text() == "This does not look like a digit"
+    assert panel.confidence_label.text() == "This does not look like a digit"
+    assert panel.hint_label.text() == "closest: 0 (71.4%)"
     panel.show_prediction(OK, CLASSES)  # the next answer is plain again
     assert panel.prediction_label.text() == "7" and panel.hint_label.isHidden()
 
@@ -90,7 +90,7 @@ def test_a_hash_sign_on_the_canvas_does_not_look_like_a_digit_and_a_seven_is_sur
 
     draw([[(0.35, 0.15), (0.3, 0.85)], [(0.65, 0.15), (0.6, 0.85)], [(0.15, 0.38), (0.85, 0.38)], [(0.15, 0.62), (0.85, 0.62)]])
     assert classify_tab.result.prediction_label.text() == "?"
-    assert classify_tab.result.hint_label.text() == "This does not look like a digit"
+    assert classify_tab.result.confidence_label.text() == "This does not look like a digit"
     draw([[(0.2, 0.2), (0.8, 0.2), (0.45, 0.85)]])
     assert classify_tab.result.prediction_label.text() == "7"
     conf = float(classify_tab.result.confidence_label.text().split("%")[0])

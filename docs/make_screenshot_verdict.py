@@ -1,0 +1,56 @@
+"""Renders docs/screenshot-not-a-digit.png: the real window with a '#' drawn on the
+canvas, which the shipped model's card rule calls "this does not look like a digit".
+
+Run under a display, e.g.:
+    xvfb-run -a -s "-screen 0 1280x900x24" .venv/bin/python docs/make_screenshot_verdict.py
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from PySide6.QtCore import QEventLoop, QSettings, QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+
+def wait_for(signal, ms: int = 30_000) -> None:
+    loop = QEventLoop()
+    signal.connect(loop.quit)
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+
+
+def main() -> int:
+    import tempfile
+
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tempfile.mkdtemp())
+    app = QApplication(sys.argv)
+    app.setStyle("Fusion")
+    from app.gui.main_window import MainWindow
+    from tests.helpers.qt_drawing import draw_strokes
+
+    model = sys.argv[1] if len(sys.argv) > 1 else None
+    window = MainWindow(model_path=model)
+    window.resize(1180, 820)
+    window.show()
+    wait_for(window.classify_tab.model_loaded)
+    tab = window.classify_tab
+    hash_sign = [[(0.35, 0.15), (0.3, 0.85)], [(0.65, 0.15), (0.6, 0.85)], [(0.15, 0.38), (0.85, 0.38)], [(0.15, 0.62), (0.85, 0.62)]]
+    draw_strokes(tab.canvas, hash_sign, fill=0.72)
+    wait_for(tab.prediction_shown)
+    for _ in range(5):
+        app.processEvents()
+    out = ROOT / "docs" / "screenshot-not-a-digit.png"
+    window.grab().save(str(out))
+    print(f"wrote {out}: {tab.result.prediction_label.text()!r} {tab.result.confidence_label.text()!r} "
+          f"{tab.result.hint_label.text()}")  # fmt: skip
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
