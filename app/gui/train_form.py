@@ -52,9 +52,11 @@ class TrainForm(QWidget):
 
     Signals:
         validity_changed(str): the first problem with the current values ("" = valid).
+        changed(): a value changed (what the run would be has changed).
     """
 
     validity_changed = Signal(str)
+    changed = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -138,6 +140,8 @@ class TrainForm(QWidget):
         self.val_spin.valueChanged.connect(self._revalidate)
         self.lr_edit.textChanged.connect(self._revalidate)
         self.folder_edit.textChanged.connect(self._revalidate)
+        self.arch_combo.currentIndexChanged.connect(self._revalidate)
+        self.augment_check.toggled.connect(self._revalidate)
         self.dataset_combo.currentIndexChanged.connect(self._dataset_picked)
         self.recipe_combo.currentIndexChanged.connect(self._recipe_changed)
         self._last_error: str | None = None
@@ -353,3 +357,4 @@ class TrainForm(QWidget):
         if err != self._last_error:
             self._last_error = err
             self.validity_changed.emit(err)
+        self.changed.emit()
