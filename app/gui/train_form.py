@@ -37,7 +37,6 @@ from app.core.recipes import (
 )
 
 DATASETS = [("MNIST digits", "mnist"), ("Fashion-MNIST", "fashion-mnist"), ("Image folder", "folder")]
-GUI_DIGIT_EPOCHS = 10  # the app's digit runs: ~99% on the 5k digits in about a minute
 SETTINGS_GROUP = "train_form"
 INVALID_STYLE = "border: 1px solid #d9534f; border-radius: 3px;"
 
@@ -45,7 +44,7 @@ INVALID_STYLE = "border: 1px solid #d9534f; border-radius: 3px;"
 def suggested(recipe: str) -> tuple[str, int, int, float]:
     """(architecture, epochs, batch size, learning rate) the form proposes for a recipe."""
     cfg = recipe_config(recipe)
-    return cfg.arch, (GUI_DIGIT_EPOCHS if recipe == "digits" else cfg.epochs), cfg.batch_size, cfg.lr
+    return cfg.arch, cfg.epochs, cfg.batch_size, cfg.lr
 
 
 class TrainForm(QWidget):
