@@ -14,7 +14,7 @@ Scenarios (seeded synthetic writers, tests/helpers/writers.py, drawn the canvas'
     python bench/personalise.py [--scenario writer|symbol|both] [--threads 2] [KEY=VALUE ...]
 
 KEY=VALUE overrides the fine-tune's settings (recipes.FINETUNE), e.g. lr=0.01 epochs=2.
-Writes bench/results/personalise.json.
+Writes bench/results/personalise.json (personalise-SCENARIO.json for one scenario).
 """
 
 from __future__ import annotations
@@ -168,7 +168,8 @@ def main() -> int:
         ])  # fmt: skip
     print_table(["scenario", "fresh drawings", "MNIST test", "fine-tune (this run)", "unloaded estimate (<= 30 s)", "comparison"], rows)
     print(f"step rates: fine-tune {ft_rate:.0f} img/s, full training {full_rate:.0f} img/s, ratio {ratio:.2f}")
-    path = write_results("personalise", {"machine": info, "overrides": overrides, "results": results})
+    name = "personalise" if args.scenario == "both" else f"personalise-{args.scenario}"
+    path = write_results(name, {"machine": info, "overrides": overrides, "results": results})
     print(f"wrote {path}", file=sys.stderr)
     return 0
 

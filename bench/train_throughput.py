@@ -219,14 +219,17 @@ def main() -> None:
          "img/CPU-s", "vs tutorial (CPU)", "of fp32 peak (CPU)", "of bf16 peak (CPU)"],
         rows,
     )  # fmt: skip
+    # auto vs the faster fixed precision: per CPU-second (what other jobs on a shared
+    # machine do not change) and wall-clock.
     for res in results:
-        med = res["median"]
-        if all(v in med for v in ("ours", "ours-fp32", "ours-bf16")):
+        for label, med in (("img/CPU-s", res["median_per_cpu_s"]), ("img/s wall", res["median"])):
+            if not all(v in med for v in ("ours", "ours-fp32", "ours-bf16")):
+                continue
             faster = max(("ours-fp32", "ours-bf16"), key=med.__getitem__)
             ratio = med["ours"] / med[faster]
-            res["auto_vs_faster"] = ratio
+            res.setdefault("auto_vs_faster", {})[label] = ratio
             print(
-                f"{res['arch']}: auto {med['ours']:.0f} img/s = {ratio:.2f}x the faster fixed precision "
+                f"{res['arch']} ({label}): auto {med['ours']:.0f} = {ratio:.2f}x the faster fixed precision "
                 f"({faster} {med[faster]:.0f}; bf16/fp32 {med['ours-bf16'] / med['ours-fp32']:.2f}x): "
                 f"target >= 0.95x {'met' if ratio >= 0.95 else 'MISSED'}"
             )

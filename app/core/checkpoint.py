@@ -94,13 +94,10 @@ def _refuse_model_file(path: Path) -> None:
     if path.suffix not in (".safetensors", ".json") and not (len(head) == 9 and head[8:9] == b"{"):
         return
     ckpt = path.with_suffix(".ckpt")
-    hint = (
-        f"; did you mean --resume {ckpt}?" if ckpt.is_file()
-        else "; a finished model cannot be resumed"
-    )  # fmt: skip
+    hint = f"Did you mean --resume {ckpt}?" if ckpt.is_file() else "A finished model cannot be resumed."
     raise TrainingError(
         f"{path}: this is a model file, not a training checkpoint. --resume continues an "
-        f"interrupted run from the .ckpt file written beside its model{hint}. To train "
+        f"interrupted run from the .ckpt file written beside its model. {hint} To train "
         f"further from this model's weights, fine-tune it: --init {path} --dataset DIR"
     )
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject
 
 from app.core.config import TrainConfig
+from app.core.data import DataError
 from app.core.datarequest import DataRequest
 from app.core.finetune import FineTuner, finetune_config, load_replay, replay_for
 from app.core.modelio import read_card
@@ -38,7 +39,11 @@ class PersonaliseThread(TrainerThread):
         t0 = time.perf_counter()
         self.message.emit("loading my examples" + (f" and {self.replay} to replay" if self.replay else "") + " ...")
         personal = load_examples(self.examples, self.card.input)
-        train, test = load_replay(self.replay, None, self.card)
+        try:
+            train, test = load_replay(self.replay, None, self.card)
+        except DataError as e:  # e.g. a packaged app without the MNIST files
+            self.message.emit(f"nothing to replay ({e}); learning from my examples alone")
+            train = test = None
         self.message.emit(f"loaded {len(personal)} examples in {time.perf_counter() - t0:.1f} s")
         return personal, train, test
 

@@ -29,6 +29,7 @@ from app.core.events import EpochEvent, FinishedEvent, PauseCause, StateEvent, S
 from app.core.formatting import format_duration, percent
 from app.core.recipes import recipe_of
 from app.core.resources import user_models_dir
+from app.gui.command_box import CommandBox
 from app.gui.confusion_view import ConfusionView
 from app.gui.device_selector import DeviceSelector
 from app.gui.message_banner import MessageBanner
@@ -112,6 +113,13 @@ class TrainTab(QWidget):
         self.stop_button.clicked.connect(self.stop_training)
         self.resume_ckpt_button.clicked.connect(self._choose_checkpoint)
         self.form.validity_changed.connect(lambda _err: self._update_controls())
+        # The same settings as a torchrun command, for a bigger machine (the GUI trains in one process).
+        self.command_box = CommandBox(
+            lambda: (self.form.data_request(), self.form.config(self.device_selector.device()), self.form.recipe())
+        )
+        self.form.changed.connect(self.command_box.refresh)
+        self.device_selector.device_changed.connect(lambda _d: self.command_box.refresh())
+        self.command_box.command_copied.connect(lambda cmd: self._log(f"copied to the clipboard: {cmd}"))
 
         settings_box = QGroupBox("Run settings")
         sl = QVBoxLayout(settings_box)
@@ -130,6 +138,7 @@ class TrainTab(QWidget):
         ll.addWidget(device_box)
         ll.addLayout(buttons)
         ll.addWidget(self.resume_ckpt_button)
+        ll.addWidget(self.command_box)
         ll.addWidget(self.result_box)
         ll.addStretch(1)
         left.setFixedWidth(360)

@@ -68,8 +68,8 @@ def test_a_model_file_given_to_resume_says_what_resume_takes(checkpoint):
     assert not model.exists()  # the run was interrupted: only its checkpoint is there
     list(Trainer(TINY, random_data("mnist"), out=checkpoint.parent / "done.safetensors").run())
     done = checkpoint.parent / "done.safetensors"
-    with pytest.raises(TrainingError, match=r"this is a model file, not a training checkpoint.*did you mean --resume .*done\.ckpt"):
+    with pytest.raises(TrainingError, match=r"this is a model file, not a training checkpoint.*Did you mean --resume .*done\.ckpt\? To train"):
         Trainer(TINY, random_data("mnist"), resume=done)
     done.with_suffix(".ckpt").unlink()
-    with pytest.raises(TrainingError, match=r"a finished model cannot be resumed\. .*fine-tune it: --init .*done\.json"):
+    with pytest.raises(TrainingError, match=r"A finished model cannot be resumed\. To train .*fine-tune it: --init .*done\.json"):
         Trainer(TINY, random_data("mnist"), resume=done.with_suffix(".json"))

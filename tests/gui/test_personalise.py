@@ -154,3 +154,27 @@ def test_adding_on_the_classify_tab_refreshes_my_examples(main_window, qtbot):
     tab.teach.select("7")
     assert tab.add_example("7")
     assert main_window.examples_tab.classes.item(0).text() == "7  (1)"
+
+
+def test_personalise_goes_on_without_replay_data_and_says_so(qtbot, tmp_path, monkeypatch):
+    import app.gui.personalise_thread as pt
+    from app.core.data import DataError
+    from app.gui.personalise_thread import PersonaliseThread
+
+    store = PersonalStore(tmp_path / "mine")
+    data = drawn_digits(2, seed=2)
+    for img, y in zip(data.images, data.labels.tolist()):
+        store.add(str(y), pixels=img[0].numpy())
+
+    def missing(*_args):
+        raise DataError("no mnist data found")
+
+    monkeypatch.setattr(pt, "load_replay", missing)
+    thread = PersonaliseThread(write_model(tmp_path / "base.safetensors"), store.root, tmp_path / "out.safetensors", epochs=1)
+    thread.replay = "mnist"
+    messages = []
+    thread.message.connect(messages.append)
+    with qtbot.waitSignal(thread.training_finished, timeout=120_000):
+        thread.start()
+    thread.wait()
+    assert any("nothing to replay (no mnist data found)" in m for m in messages)
