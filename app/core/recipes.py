@@ -94,6 +94,17 @@ def recipe_of(config: TrainConfig) -> str | None:
     return next((n for n in same if recipe_config(n).arch == config.arch), same[0] if same else None)
 
 
+def run_summary(config: TrainConfig) -> str:
+    """One log line with what a run trains and how ("run: resnet-mnist, 10 epochs, ...")."""
+    from app.core.formatting import percent
+
+    return (
+        f"run: {config.arch}, {config.epochs} epochs, batch {config.batch_size}, lr {config.lr:g}, "
+        f"augment {(recipe_of(config) or 'custom') if config.augment else 'off'}, "
+        f"val {percent(config.val_fraction, 0)}, seed {config.seed} on {config.device}"
+    )
+
+
 def describe_recipe(name: str) -> str:
     """One line for help texts: `objects (mirror, zoom and shift; resnet-mnist-small,
     12 epochs, batch 128, lr 0.2)`."""
