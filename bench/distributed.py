@@ -97,6 +97,7 @@ def main() -> None:
         return worker(args)
 
     C.report_load("before")
+    machine = C.machine()  # with the load at the start
     rows, split_rates, single_rates, ratios = [], [], [], []
     for r in range(args.rounds):
         # Alternate the order, so a load change within a round hits both sides alike.
@@ -117,7 +118,7 @@ def main() -> None:
     med = statistics.median(ratios)
     print(f"median ratio {med:.2f}x (target >= 0.9x)")
     C.write_results("distributed", {
-        "machine": C.machine(),
+        "machine": machine,
         "settings": {k: getattr(args, k) for k in ("nproc", "rounds", "steps", "arch", "batch_size", "precision", "device")},
         "split_images_per_s": split_rates, "single_images_per_s": single_rates,
         "ratios": ratios, "median_ratio": med,

@@ -190,6 +190,8 @@ def _drive(trainer, config, report: bool = True, signalled: Callable[[], bool] =
                 )
                 if bar.tty:
                     bar.done()
+            elif isinstance(ev, StateEvent) and ev.state is TrainState.RUNNING and trainer.precision_note:
+                print(f"precision {trainer.precision_note}", file=sys.stderr)  # measured or set, and why
             elif isinstance(ev, StateEvent) and ev.state in (TrainState.PROBLEM, TrainState.DEVICE):
                 print(ev.message, file=sys.stderr)
                 if ev.state is TrainState.PROBLEM:

@@ -362,6 +362,17 @@ class Trainer(RunControl, RunRecords):
 
     # --- devices ------------------------------------------------------------------
 
+    def _choose_precision(self, device: torch.device) -> Choice:
+        """fp32 or bf16/fp16 on `device`: set by the config, or measured on a batch of the
+        run's images (a distributed run measures on rank 0 and shares the choice)."""
+        cfg = self.config
+        xb = self._train_x[: self._batch_size].float().div_(255)
+        if cfg.channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        return choose_for_training(
+            cfg.precision, self.model, xb, self._train_y[: self._batch_size], self._criterion, cfg.arch, device
+        )
+
     def _move(self, device: torch.device) -> str:
         """Moves model, optimizer state, EMA and data to `device`; picks its precision."""
         self.device = device
@@ -378,13 +389,7 @@ class Trainer(RunControl, RunRecords):
         if self._outliers is not None:
             self._outliers = self._outliers.to(device)
         if str(device) not in self._choices:  # measured (or read from the cache) once per device
-            cfg = self.config
-            xb = self._train_x[: self._batch_size].float().div_(255)
-            if cfg.channels_last:
-                xb = xb.contiguous(memory_format=torch.channels_last)
-            self._choices[str(device)] = choose_for_training(
-                cfg.precision, self.model, xb, self._train_y[: self._batch_size], self._criterion, cfg.arch, device
-            )
+            self._choices[str(device)] = self._choose_precision(device)
         choice = self._choices[str(device)]
         current = getattr(self, "_precision", None)
         if current is None or current.device != device or current.dtype != choice.dtype:
