@@ -25,7 +25,7 @@ lint: $(STAMP)
 # The shipped digit model: trained on the 5k MNIST training digits only (validation is
 # carved out of them); the 10k test split is only evaluated, after training.
 model: $(STAMP)
-	$(PY) -m app train --dataset mnist --data-dir $(MNIST) --arch resnet-mnist --epochs 40 \
+	$(PY) -m app train --dataset mnist --data-dir $(MNIST) --recipe digits-40 --arch resnet-mnist --epochs 40 \
 	  --batch-size 64 --lr 0.1 --seed 0 --eval-test --out model_weights/mnist-resnet.safetensors
 	$(PY) -m app calibrate --model model_weights/mnist-resnet.safetensors --data-dir $(MNIST) --eval-test
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -412,6 +413,7 @@ def test_train_on_a_tiny_subset_writes_a_usable_model(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 0, err
     assert "completed: 2 epochs" in err and f"model saved: {out}" in err
+    assert re.search(r"precision (fp32|bf16): .*(here \((measured|measured before)\)|no native 16-bit)", err)
     card = json.loads(out.with_suffix(".json").read_text())
     assert card["arch"] == "resnet-mnist-small" and card["train_samples"] == 230
     assert "--limit 256" in card["command"]

@@ -115,3 +115,10 @@ def test_ctrl_c_stops_every_process_and_the_run_resumes_with_one(folder, tmp_pat
     assert "completed: 12 epochs" in err
     final = torch.load(ckpt, weights_only=True)
     assert final["epoch"] == 12 and final["history"][: saved["epoch"]] == saved["history"]
+
+
+def test_bad_process_counts_are_refused_before_any_process_starts(folder, capsys):
+    assert main([*train_args(folder), "--nproc", "0"]) == 1
+    assert "--nproc must be at least 1, not 0" in capsys.readouterr().err
+    assert main([*train_args(folder), "--nproc", "2", "--init", "m.safetensors"]) == 1
+    assert "--nproc does not go with --init" in capsys.readouterr().err

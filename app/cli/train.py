@@ -31,9 +31,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
     from app.core import distributed
-    from app.core.config import TrainingError, with_overrides
+    from app.core.config import TrainingError
     from app.core.data import DataError
-    from app.core.recipes import default_config
     from app.core.resources import user_models_dir
     from app.core.training import Trainer
 
@@ -44,17 +43,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.init or args.replay or args.replay_dir:
         return _finetune(args)
     try:
-        config = default_config(
-            Path(args.dataset).name,
-            recipe=None if args.recipe == "auto" else args.recipe,
-            arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-            device=args.device, seed=args.seed, val_fraction=args.val_split,
-            precision=args.precision, limit=args.limit, threads=args.threads,
-            outlier_exposure=args.outlier_exposure,
-        )  # fmt: skip
-        if args.no_augment:
-            config = with_overrides(config, augment=False)
-        config.validate()
+        config = train_config(args)
         if args.nproc < 1:
             raise TrainingError(f"--nproc must be at least 1, not {args.nproc}")
         if args.nproc > 1 and not worker:  # bad settings are reported once, before the launch
@@ -95,6 +84,29 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _drive(trainer, config, is_main_process(), signalled)
     finally:
         distributed.shutdown()
+
+
+def train_config(args: argparse.Namespace):
+    """The TrainConfig of `train ARGS` (the recipe's defaults, then the flags), validated.
+
+    Raises:
+        TrainingError: a setting is out of range.
+    """
+    from app.core.config import with_overrides
+    from app.core.recipes import default_config
+
+    config = default_config(
+        Path(args.dataset).name,
+        recipe=None if args.recipe == "auto" else args.recipe,
+        arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        device=args.device, seed=args.seed, val_fraction=args.val_split,
+        precision=args.precision, limit=args.limit, threads=args.threads,
+        outlier_exposure=args.outlier_exposure,
+    )  # fmt: skip
+    if args.no_augment:
+        config = with_overrides(config, augment=False)
+    config.validate()
+    return config
 
 
 def _finetune(args: argparse.Namespace) -> int:
@@ -178,6 +190,8 @@ def _drive(trainer, config, report: bool = True, signalled: Callable[[], bool] =
                 )
                 if bar.tty:
                     bar.done()
+            elif isinstance(ev, StateEvent) and ev.state is TrainState.RUNNING and trainer.precision_note:
+                print(f"precision {trainer.precision_note}", file=sys.stderr)  # measured or set, and why
             elif isinstance(ev, StateEvent) and ev.state in (TrainState.PROBLEM, TrainState.DEVICE):
                 print(ev.message, file=sys.stderr)
                 if ev.state is TrainState.PROBLEM:

@@ -41,6 +41,12 @@ def list_devices() -> list[DeviceInfo]:
     return out
 
 
+def selector_id(device: str) -> str:
+    """The device list's id of a torch device name: torch prints `cuda` for the current
+    GPU; the list has `cuda:0`."""
+    return "cuda:0" if device == "cuda" else device
+
+
 def resolve_device(name: str | None) -> torch.device:
     """`auto` picks CUDA, then MPS, then CPU. Raises ValueError for unusable devices."""
     name = (name or "auto").strip().lower()

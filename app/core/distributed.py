@@ -34,6 +34,7 @@ from app.core.config import TrainingError
 from app.core.devices import resolve_device
 from app.core.evaluation import evaluate
 from app.core.events import Event, StateEvent, TrainState
+from app.core.precision import Choice
 from app.core.syncbn import sync_batchnorm
 from app.core.training import Trainer, _EpochStats, _Plan
 
@@ -174,6 +175,14 @@ class DistributedTrainer(Trainer):
             f"{self.device} failed at epoch {epoch + 1}, step {step + 1} on rank {self.ctx.rank}: "
             f"{str(e)[:200]}. Resume from the last checkpoint with a smaller batch or another device."
         ) from e
+
+    def _choose_precision(self, device: torch.device) -> Choice:
+        """Rank 0 measures (or reads its cache) and every rank uses its choice: ranks timing
+        steps at once would disturb each other, and could pick differently."""
+        mine = super()._choose_precision(device) if self.ctx.is_main else None
+        shared = [mine]
+        dist.broadcast_object_list(shared, src=0)
+        return shared[0]
 
     # --- controls: agreed between ranks ----------------------------------------------------
 

@@ -22,3 +22,8 @@ def percent(value: float | None, decimals: int = 1) -> str:
     if not math.isfinite(v):
         return "–"
     return f"{v:.{decimals}%}"
+
+
+def sentence(text: str) -> str:
+    """'found 2 digits; ...' -> 'Found 2 digits; ...' for a label of its own."""
+    return text[:1].upper() + text[1:] if text else ""

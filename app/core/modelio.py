@@ -56,6 +56,16 @@ def pending_card_path(weights: str | os.PathLike) -> Path:
     return w.with_name(f".{w.stem}.next.json")
 
 
+def unique_model_path(folder: Path, stem: str) -> Path:
+    """`folder/stem.safetensors`, or `stem-2`, `stem-3`... if a model, card or checkpoint
+    of that name exists (a new run never overwrites another's files)."""
+    candidate, n = folder / f"{stem}.safetensors", 1
+    while candidate.exists() or candidate.with_suffix(".ckpt").exists() or candidate.with_suffix(".json").exists():
+        n += 1
+        candidate = folder / f"{stem}-{n}.safetensors"
+    return candidate
+
+
 def save_model(path: str | os.PathLike, model: Classifier, card: ModelCard) -> Path:
     """Saves weights + card as one pair; returns the weights path.
 

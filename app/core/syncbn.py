@@ -43,7 +43,7 @@ class _GlobalBatchNorm(torch.autograd.Function):
         n = t[2 * c]
         mean_d = t[:c] / n
         var_d = (t[c : 2 * c] / n - mean_d * mean_d).clamp_min(0)
-        mean, var = mean_d.to(mean_l.dtype), var_d.to(var_l.dtype)
+        mean, var = mean_d.float(), var_d.float()  # float32 also under bf16 autocast (torch's mixed-dtype rule)
         y = F.batch_norm(x, mean, var, weight, bias, False, 0.0, eps)
         ctx.save_for_backward(x, weight, mean, var)
         ctx.eps, ctx.n = eps, float(n)

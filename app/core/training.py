@@ -6,7 +6,8 @@ run channels_last, and precision `auto` uses bf16 autocast (fp32 master weights)
 it measured faster on this machine (`precision.py`).
 
 Shaped like torchvision's reference `train.py`: `_setup`, `_train_one_epoch` (a
-generator), `_end_of_epoch` (evaluate, best, checkpoint) and `_finish` (test, save).
+generator), `_end_of_epoch` (evaluate, best, checkpoint) and `_finish` (test, save); the
+last two, with checkpoints and resume, live in `run_records.py` (what a run keeps).
 Every epoch ends with an atomic checkpoint; resuming reproduces an uninterrupted run
 exactly, because all randomness comes from local generators seeded by the run's seed
 (model init; shuffle per (seed, epoch); augmentation per (seed, epoch, step)). The
@@ -31,21 +32,15 @@ from app.core.checkpoint import (
     Best,
     data_identity,
     read_checkpoint,
-    restore_training,
-    write_checkpoint,
 )
 from app.core.config import TrainConfig, TrainingError
-from app.core.confusion import shown as shown_confusion
 from app.core.control import RunControl
 from app.core.data import Dataset
 from app.core.devices import is_device_failure, resolve_device
 from app.core.ema import WeightEMA
-from app.core.evaluation import evaluate, per_class_accuracy
+from app.core.evaluation import evaluate
 from app.core.events import (
-    EpochEvent,
     Event,
-    FinishedEvent,
-    FinishStatus,
     PauseCause,
     StateEvent,
     StepEvent,
@@ -53,13 +48,11 @@ from app.core.events import (
 )
 from app.core.exposure import OUTLIER, OutlierExposureLoss, outlier_pool, step_outliers
 from app.core.fileio import check_writable
-from app.core.modelcard import ModelCard
-from app.core.modelio import save_model
 from app.core.models import Classifier, build_model, init_weights
-from app.core.outcome import run_card, test_metrics
 from app.core.precision import Choice, choose_for_training
 from app.core.predictor import flip_tta
-from app.core.recalibration import ModelCalibration, calibrate, training_split
+from app.core.recalibration import ModelCalibration, training_split
+from app.core.run_records import RunRecords
 from app.core.runlock import run_files
 from app.core.step import NonFiniteLoss, StepPrecision
 
@@ -85,7 +78,7 @@ class _EpochStats:
     n: int = 0
 
 
-class Trainer(RunControl):
+class Trainer(RunControl, RunRecords):
     """Trains a model on a `Dataset`, yielding events from `run()`.
 
     Args:
@@ -342,81 +335,6 @@ class Trainer(RunControl):
             str(self.device),
         )
 
-    def _end_of_epoch(self, plan: _Plan, epoch: int, stats: _EpochStats, best: Best) -> EpochEvent:
-        """Judges the saved weights (EMA) on validation, remembers the best, checkpoints."""
-        cfg = self.config
-        n_classes = len(plan.data.classes)
-        train_loss = stats.loss / max(stats.n, 1)
-        train_acc = stats.correct / max(stats.n, 1)
-        judged = self._eval_model()
-        opts = dict(autocast=self._precision.dtype, channels_last=cfg.channels_last, tta_flip=self._tta)
-        val_loss: float | None
-        val_acc: float | None
-        if len(plan.val_x):
-            val_loss, val_acc, confusion = self._evaluate(judged, plan.val_x, plan.val_y, n_classes, **opts)
-        else:  # no validation split: judged on the training data
-            _, _, confusion = self._evaluate(judged, self._train_x, self._train_y, n_classes, **opts)
-            val_loss, val_acc = None, None
-        score = val_acc if val_acc is not None else train_acc
-        is_best = score >= best.acc
-        if is_best:
-            best.acc, best.epoch = score, epoch
-            best.state = {k: v.detach().cpu().clone() for k, v in judged.state_dict().items()}
-        self.history.append(
-            {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
-             "val_loss": val_loss, "val_acc": val_acc}
-        )  # fmt: skip
-        self._save_checkpoint(epoch + 1, best)
-        epochs_left = cfg.epochs - epoch - 1
-        index, drawn = shown_confusion(confusion)  # capped: 10,000 classes are not drawn
-        return EpochEvent(
-            epoch, cfg.epochs, train_loss, train_acc, val_loss, val_acc,
-            per_class_accuracy(confusion), drawn, self._rate, time.perf_counter() - self._t0,
-            epochs_left * plan.steps_per_epoch * plan.batch_size / max(self._rate, 1e-9), is_best, index,
-        )  # fmt: skip
-
-    def _finish(self, plan: _Plan, best: Best) -> FinishedEvent:
-        """Loads the best epoch's weights, judges them on the test data, saves the model."""
-        assert self.model is not None
-        epochs_done = len(self.history)
-        done = epochs_done >= self.config.epochs and not self._cancel.is_set()
-        model_path = None
-        calibration = None
-        if best.epoch is not None:
-            self.model.load_state_dict(best.state)
-            # Temperature and "not sure" rule from the validation split (never the test data).
-            calibration = self.calibration = calibrate(
-                self.model, plan.val_x, plan.val_y, self.config, self._tta, plan.border
-            )
-            self._judge_final(plan)
-            if self.out is not None:
-                model_path = str(self.save(self.out, plan.n_train, plan.data))
-        return FinishedEvent(
-            FinishStatus.COMPLETED if done else FinishStatus.STOPPED, epochs_done,
-            None if best.epoch is None else best.acc, best.epoch, model_path, time.perf_counter() - self._t0,
-            *((calibration.temperature, calibration.after.ece, calibration.before.ece) if calibration else ()),
-            comparison=self.comparison,
-        )  # fmt: skip
-
-    def _judge_final(self, plan: _Plan) -> None:
-        """Judges the final (best) weights on the test data, into `test_metrics`."""
-        assert self.model is not None
-        if self.test_data is not None:
-            t = None if self.calibration is None else self.calibration.temperature
-            self.test_metrics = test_metrics(self.model, self.test_data, len(plan.data.classes), self._tta, t)
-
-    def save(self, path: Path, n_train: int, data: Dataset) -> Path:
-        """Writes the model (best epoch) with its card."""
-        assert self.model is not None
-        card = self._card(path, n_train, data)
-        model = self.model.to(memory_format=torch.contiguous_format)
-        return save_model(path, model, card)
-
-    def _card(self, path: Path, n_train: int, data: Dataset) -> ModelCard:
-        """The card saved with the model."""
-        card = run_card(path, self.config, self.history, self.test_metrics, n_train, data, self.command)
-        return self.calibration.apply(card) if self.calibration is not None else card
-
     # --- what a distributed run changes (see distributed.DistributedTrainer) ---------------
 
     def _wrap(self, model: nn.Module) -> nn.Module:
@@ -442,36 +360,18 @@ class Trainer(RunControl):
         """`evaluation.evaluate`; a distributed run shares the images out."""
         return evaluate(model, images, labels, num_classes, **opts)
 
-    # --- checkpoints, devices ----------------------------------------------------
+    # --- devices ------------------------------------------------------------------
 
-    def _save_checkpoint(self, epoch_done: int, best: Best) -> None:
-        if self.checkpoint is None:
-            return
-        assert self.model is not None
-        write_checkpoint(self.checkpoint, {
-            "epoch": epoch_done,
-            "model": self.model.state_dict(),
-            "ema": self._ema.module.state_dict() if self._ema is not None else {},
-            "optimizer": self._opt.state_dict(),
-            "scheduler": self._sched.state_dict(),
-            **best.to_checkpoint(),
-            "scaler": self._precision.scaler.state_dict() if self._precision.scaler is not None else {},
-            "history": self.history,
-            "config": self.config.to_dict(),
-            "data": self._data_id,
-        })  # fmt: skip
-
-    def _resume(self, plan: _Plan, best: Best) -> int:
-        """Restores a checkpoint into the set-up run; returns the epoch to start from."""
-        state = self._resume_state
-        assert self.model is not None and self.resume_from is not None and state is not None
-        restore_training(self.resume_from, state, self.model, self._opt, self._sched, self._ema, plan.steps_per_epoch)
-        self.history = list(state.get("history", []))
-        best.restore(state)
-        self._move(self.device)
-        if self._precision.scaler is not None and state.get("scaler"):
-            self._precision.scaler.load_state_dict(state["scaler"])  # fp16: the loss scale goes on
-        return int(state["epoch"])
+    def _choose_precision(self, device: torch.device) -> Choice:
+        """fp32 or bf16/fp16 on `device`: set by the config, or measured on a batch of the
+        run's images (a distributed run measures on rank 0 and shares the choice)."""
+        cfg = self.config
+        xb = self._train_x[: self._batch_size].float().div_(255)
+        if cfg.channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        return choose_for_training(
+            cfg.precision, self.model, xb, self._train_y[: self._batch_size], self._criterion, cfg.arch, device
+        )
 
     def _move(self, device: torch.device) -> str:
         """Moves model, optimizer state, EMA and data to `device`; picks its precision."""
@@ -489,13 +389,7 @@ class Trainer(RunControl):
         if self._outliers is not None:
             self._outliers = self._outliers.to(device)
         if str(device) not in self._choices:  # measured (or read from the cache) once per device
-            cfg = self.config
-            xb = self._train_x[: self._batch_size].float().div_(255)
-            if cfg.channels_last:
-                xb = xb.contiguous(memory_format=torch.channels_last)
-            self._choices[str(device)] = choose_for_training(
-                cfg.precision, self.model, xb, self._train_y[: self._batch_size], self._criterion, cfg.arch, device
-            )
+            self._choices[str(device)] = self._choose_precision(device)
         choice = self._choices[str(device)]
         current = getattr(self, "_precision", None)
         if current is None or current.device != device or current.dtype != choice.dtype:

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.inference_worker import BatchItem
+from app.gui.batch_items import BatchItem
 from app.gui.results_table import ResultsTable
 
 

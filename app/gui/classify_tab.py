@@ -9,7 +9,6 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QFileDialog,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -18,49 +17,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.formatting import percent
 from app.core.images import IMAGE_SUFFIXES
+from app.gui.batch_items import BatchItem
 from app.gui.batch_panel import BatchPanel
 from app.gui.canvas import DrawingCanvas
+from app.gui.card import card
 from app.gui.drop_zone import DropZone
 from app.gui.explain_view import ExplainPanel
-from app.gui.inference_worker import BatchItem, InferenceThread
+from app.gui.inference_worker import InferenceThread
 from app.gui.message_banner import MessageBanner
 from app.gui.qt_image import array_to_qimage
-from app.gui.result_panel import HINT, ResultPanel, _sentence
+from app.gui.result_panel import HINT, ResultPanel
 from app.gui.settings import DEFAULTS
 from app.gui.teach_bar import TeachBar
 
-CARD = "#card { background: palette(base); border: 1px solid #d9dee5; border-radius: 10px; }"
 IMAGE_FILTER = "Images ({})".format(" ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)))
-
-
-def _card(widget_or_layout, margins: int = 14) -> QFrame:
-    frame = QFrame()
-    frame.setObjectName("card")
-    frame.setStyleSheet(CARD)
-    layout = QVBoxLayout(frame)
-    layout.setContentsMargins(margins, margins, margins, margins)
-    if isinstance(widget_or_layout, QWidget):
-        layout.addWidget(widget_or_layout)
-    else:
-        layout.addLayout(widget_or_layout)
-    return frame
-
-
-def _item_summary(item: BatchItem) -> str:
-    if item.error:
-        return f"Error: {item.error}"
-    if item.label is None:
-        return item.note or "nothing to classify"
-    p = item.prediction
-    if p is not None and p.verdict == "unsure":
-        summary = _sentence(p.verdict_message) + " (" + ", ".join(f"{lbl} {percent(q)}" for lbl, q in p.top_k[:2]) + ")"
-    elif p is not None and p.verdict == "foreign":
-        summary = f"{_sentence(p.verdict_message)} (closest: {item.label}, {percent(item.confidence)})"
-    else:
-        summary = f"Looks like {item.label} ({percent(item.confidence)} confident)"
-    return f"{summary}; {item.note}" if item.note else summary
 
 
 class ClassifyTab(QWidget):
@@ -170,8 +141,8 @@ class ClassifyTab(QWidget):
 
         top = QHBoxLayout()
         top.setSpacing(14)
-        top.addWidget(_card(left), 1)
-        top.addWidget(_card(self.result, 18), 1)
+        top.addWidget(card(left), 1)
+        top.addWidget(card(self.result, 18), 1)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 12, 12, 12)
@@ -383,7 +354,7 @@ class ClassifyTab(QWidget):
         if len(self._job_files) == 1:
             item = items[0]
             thumb = array_to_qimage(item.thumbnail) if item.thumbnail is not None else None
-            self.drop_zone.show_image(thumb, Path(item.path).name, _item_summary(item))
+            self.drop_zone.show_image(thumb, Path(item.path).name, item.summary)
             self._show_item(item)
         else:
             self.batch.fill(start, items)

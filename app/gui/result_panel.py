@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QImage, QPixmap
 from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from app.core.formatting import percent
+from app.core.formatting import percent, sentence
 from app.gui.model_input_view import ModelInputView
 from app.gui.topk_view import TopKView
 
@@ -16,11 +16,6 @@ if TYPE_CHECKING:
     from app.core.predictor import Prediction
 
 HINT = "Draw a digit"
-
-
-def _sentence(text: str) -> str:
-    """'found 2 digits; ...' -> 'Found 2 digits; ...' for a label of its own."""
-    return text[:1].upper() + text[1:] if text else ""
 
 
 DOUBT = "#b45309"  # amber: the model would rather not answer
@@ -32,9 +27,9 @@ def verdict_texts(p: Prediction) -> tuple[str, str, str]:
     digit", "closest: 0 (71.4%)". Probabilities are the calibrated ones."""
     if p.verdict == "unsure":
         (a, pa), (b, pb) = p.top_k[:2]
-        return f"{a} or {b}?", _sentence(p.verdict_message), f"{a} {percent(pa)} · {b} {percent(pb)}"
+        return f"{a} or {b}?", sentence(p.verdict_message), f"{a} {percent(pa)} · {b} {percent(pb)}"
     if p.verdict == "foreign":
-        return "?", _sentence(p.verdict_message), f"closest: {p.label} ({percent(p.confidence)})"
+        return "?", sentence(p.verdict_message), f"closest: {p.label} ({percent(p.confidence)})"
     return str(p.label), f"{percent(p.confidence)} confident", ""
 
 
@@ -160,7 +155,7 @@ class ResultPanel(QWidget):
         """Shows a Prediction; blank ones show their message as the hint, and a note
         (e.g. several digits were found) shows under the confidence."""
         if prediction.blank or prediction.label is None:
-            self.show_empty(_sentence(prediction.message) or HINT, source)
+            self.show_empty(sentence(prediction.message) or HINT, source)
             self.model_input.set_pixels(prediction.model_input)
             return
         self._source.setText(source)
@@ -170,7 +165,7 @@ class ResultPanel(QWidget):
         self.prediction_label.setStyleSheet(f"color: {DOUBT};" if doubt else "")
         self.prediction_label.setAccessibleDescription(f"{line}; {detail}" if detail else f"{big}, {line}")
         self.confidence_label.setText(line)
-        hint = "; ".join(t for t in (detail, _sentence(prediction.note)) if t)
+        hint = "; ".join(t for t in (detail, sentence(prediction.note)) if t)
         self.hint_label.setText(hint)
         self.hint_label.setVisible(bool(hint))
         self.top_k.set_probabilities(classes, prediction.probabilities)

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidge
 
 from app.core.fileio import atomic_write_text
 from app.core.formatting import percent
-from app.gui.inference_worker import BatchItem
+from app.gui.batch_items import BatchItem
 from app.gui.qt_image import array_to_qimage
 
 COLUMNS = ("", "File", "Label", "Confidence", "Note")

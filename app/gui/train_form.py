@@ -37,7 +37,6 @@ from app.core.recipes import (
 )
 
 DATASETS = [("MNIST digits", "mnist"), ("Fashion-MNIST", "fashion-mnist"), ("Image folder", "folder")]
-GUI_DIGIT_EPOCHS = 10  # the app's digit runs: ~99% on the 5k digits in about a minute
 SETTINGS_GROUP = "train_form"
 INVALID_STYLE = "border: 1px solid #d9534f; border-radius: 3px;"
 
@@ -45,7 +44,7 @@ INVALID_STYLE = "border: 1px solid #d9534f; border-radius: 3px;"
 def suggested(recipe: str) -> tuple[str, int, int, float]:
     """(architecture, epochs, batch size, learning rate) the form proposes for a recipe."""
     cfg = recipe_config(recipe)
-    return cfg.arch, (GUI_DIGIT_EPOCHS if recipe == "digits" else cfg.epochs), cfg.batch_size, cfg.lr
+    return cfg.arch, cfg.epochs, cfg.batch_size, cfg.lr
 
 
 class TrainForm(QWidget):
@@ -53,9 +52,11 @@ class TrainForm(QWidget):
 
     Signals:
         validity_changed(str): the first problem with the current values ("" = valid).
+        changed(): a value changed (what the run would be has changed).
     """
 
     validity_changed = Signal(str)
+    changed = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -139,6 +140,8 @@ class TrainForm(QWidget):
         self.val_spin.valueChanged.connect(self._revalidate)
         self.lr_edit.textChanged.connect(self._revalidate)
         self.folder_edit.textChanged.connect(self._revalidate)
+        self.arch_combo.currentIndexChanged.connect(self._revalidate)
+        self.augment_check.toggled.connect(self._revalidate)
         self.dataset_combo.currentIndexChanged.connect(self._dataset_picked)
         self.recipe_combo.currentIndexChanged.connect(self._recipe_changed)
         self._last_error: str | None = None
@@ -354,3 +357,4 @@ class TrainForm(QWidget):
         if err != self._last_error:
             self._last_error = err
             self.validity_changed.emit(err)
+        self.changed.emit()

@@ -24,11 +24,14 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.config import TrainingError
+from app.core.devices import selector_id
 from app.core.evaluation_run import run_source
 from app.core.events import EpochEvent, FinishedEvent, PauseCause, StateEvent, StepEvent, TrainState
 from app.core.formatting import format_duration, percent
-from app.core.recipes import recipe_of
+from app.core.modelio import unique_model_path  # noqa: F401  (re-exported for tests)
+from app.core.recipes import run_summary
 from app.core.resources import user_models_dir
+from app.gui.command_box import CommandBox
 from app.gui.confusion_view import ConfusionView
 from app.gui.device_selector import DeviceSelector
 from app.gui.message_banner import MessageBanner
@@ -38,20 +41,6 @@ from app.gui.train_log import TrainLog
 from app.gui.train_progress import TrainProgress
 from app.gui.trained_model_box import TrainedModelBox, calibration_summary, result_summary
 from app.gui.trainer_thread import TrainerThread, gui_training_threads
-
-
-def unique_model_path(folder: Path, stem: str) -> Path:
-    """`folder/stem.safetensors`, or `stem-2`, `stem-3`... if a model or checkpoint exists."""
-    candidate, n = folder / f"{stem}.safetensors", 1
-    while candidate.exists() or candidate.with_suffix(".ckpt").exists() or candidate.with_suffix(".json").exists():
-        n += 1
-        candidate = folder / f"{stem}-{n}.safetensors"
-    return candidate
-
-
-def _device_id(device: str) -> str:
-    """torch prints `cuda` for the current GPU; the selector lists `cuda:0`."""
-    return "cuda:0" if device == "cuda" else device
 
 
 class TrainTab(QWidget):
@@ -112,6 +101,13 @@ class TrainTab(QWidget):
         self.stop_button.clicked.connect(self.stop_training)
         self.resume_ckpt_button.clicked.connect(self._choose_checkpoint)
         self.form.validity_changed.connect(lambda _err: self._update_controls())
+        # The same settings as a torchrun command, for a bigger machine (the GUI trains in one process).
+        self.command_box = CommandBox(
+            lambda: (self.form.data_request(), self.form.config(self.device_selector.device()), self.form.recipe())
+        )
+        self.form.changed.connect(self.command_box.refresh)
+        self.device_selector.device_changed.connect(lambda _d: self.command_box.refresh())
+        self.command_box.command_copied.connect(lambda cmd: self._log(f"copied to the clipboard: {cmd}"))
 
         settings_box = QGroupBox("Run settings")
         sl = QVBoxLayout(settings_box)
@@ -126,11 +122,8 @@ class TrainTab(QWidget):
         left = QWidget()
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
-        ll.addWidget(settings_box)
-        ll.addWidget(device_box)
-        ll.addLayout(buttons)
-        ll.addWidget(self.resume_ckpt_button)
-        ll.addWidget(self.result_box)
+        for part in (settings_box, device_box, buttons, self.resume_ckpt_button, self.command_box, self.result_box):
+            (ll.addLayout if isinstance(part, QHBoxLayout) else ll.addWidget)(part)
         ll.addStretch(1)
         left.setFixedWidth(360)
 
@@ -157,12 +150,8 @@ class TrainTab(QWidget):
         bottom.addWidget(self.confusion, 1)
         bottom.addWidget(self.log, 1)
         right = QVBoxLayout()
-        right.addWidget(self.error_banner)
-        right.addWidget(self.problem_banner)
-        prog_row = QHBoxLayout()
-        prog_row.addWidget(self.progress, 1)
-        right.addLayout(prog_row)
-        right.addWidget(self.status_label)
+        for part in (self.error_banner, self.problem_banner, self.progress, self.status_label):
+            right.addWidget(part)
         self.plots.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         right.addWidget(self.plots, 5)
         right.addLayout(bottom, 4)
@@ -224,10 +213,7 @@ class TrainTab(QWidget):
         self._paused = False
         self._stopping = False
         self.progress.show_loading()
-        self._log(f"run: {config.arch}, {config.epochs} epochs, batch {config.batch_size}, lr {config.lr:g}, "
-                  f"augment {(recipe_of(config) or 'custom') if config.augment else 'off'}, "
-                  f"val {percent(config.val_fraction, 0)}, "
-                  f"seed {config.seed} on {config.device}")  # fmt: skip
+        self._log(run_summary(config))
         self._log(f"model file: {out}" + (f" (resuming {resume})" if resume else ""))
         t = TrainerThread(config, request, out, resume, parent=self)
         # Queued events of an earlier run (stopped by shutdown()) may still arrive after
@@ -311,7 +297,7 @@ class TrainTab(QWidget):
             self._paused = False
             self.status_label.setText("Training…")
         if ev.device and ev.state in (TrainState.DEVICE, TrainState.RUNNING):
-            self._device_in_use = _device_id(ev.device)
+            self._device_in_use = selector_id(ev.device)
             self.device_selector.set_device(self._device_in_use)
         self._log(ev.message or ev.state.value)
         self._update_controls()

@@ -451,15 +451,19 @@ def test_the_lr_ramps_follow_the_anneal_setting(data, anneal):
 
 
 def test_dataset_recipes():
-    assert recipes.default_config("mnist") == TrainConfig()  # the digit recipe is the default
+    digits = recipes.default_config("mnist")  # the fast digit recipe (bench/speedrun_lab.py)
+    assert digits == recipes.recipe_config("digits") and digits.anneal == "linear" and not digits.hflip
+    assert recipes.recipe_config("digits-40") == TrainConfig()  # the shipped model's recipe
     fashion = recipes.default_config("fashion-mnist")
     assert fashion.hflip and fashion.elastic == 0 and fashion.rotate_deg == 0
     assert fashion.arch == "resnet-mnist-small"
     assert (fashion.epochs, fashion.batch_size, fashion.lr) == (12, 128, 0.2)
-    assert recipes.recipe_of(fashion) == "objects" and recipes.recipe_of(TrainConfig()) == "digits"
+    assert recipes.recipe_of(fashion) == "objects" and recipes.recipe_of(TrainConfig()) == "digits-40"
+    assert recipes.recipe_of(recipes.recipe_config("digits")) == "digits"
+    assert recipes.recipe_of(with_overrides(TrainConfig(), arch="resnet18")) == "digits"  # augmentation decides
     assert recipes.default_config("my-photos").hflip  # folders get the objects recipe
     digits_folder = recipes.default_config("my-digits", recipe="digits", epochs=3, lr=None)
-    assert not digits_folder.hflip and digits_folder.epochs == 3 and digits_folder.lr == 0.1
+    assert not digits_folder.hflip and digits_folder.epochs == 3 and digits_folder.lr == 0.2
     with pytest.raises(TrainingError, match="unknown recipe"):
         recipes.default_config("mnist", recipe="cats")
 

@@ -13,8 +13,8 @@ from PySide6.QtCore import Qt
 
 from app.core.formatting import percent
 from app.core.predictor import Prediction
+from app.gui.batch_items import BatchItem
 from app.gui.batch_panel import BatchPanel
-from app.gui.inference_worker import BatchItem
 from app.gui.results_table import CANCELLED, PENDING, ResultsTable
 
 

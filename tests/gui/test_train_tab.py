@@ -304,8 +304,8 @@ def test_shutdown_keeps_the_checkpoint_and_resume_continues(qtbot, tab, mnist_di
 def test_dataset_brings_its_recipe_without_overwriting_edits(tab):
     f = tab.form
     assert f.dataset() == "mnist" and f.recipe() == "digits"
-    assert f.arch_combo.currentData() == "resnet-mnist"
-    assert (f.epochs_spin.value(), f.batch_spin.value(), f.lr_edit.text()) == (10, 64, "0.1")
+    assert f.arch_combo.currentData() == "resnet-mnist-14"
+    assert (f.epochs_spin.value(), f.batch_spin.value(), f.lr_edit.text()) == (16, 128, "0.2")
     assert "elastic" in f.augment_check.text()
     f.dataset_combo.setCurrentIndex(f.dataset_combo.findData("fashion-mnist"))
     assert f.recipe() == "objects" and "mirror" in f.augment_check.text()
@@ -315,8 +315,8 @@ def test_dataset_brings_its_recipe_without_overwriting_edits(tab):
     assert cfg.hflip and cfg.elastic == 0 and cfg.rotate_deg == 0
     f.epochs_spin.setValue(3)  # the user's own value stays; untouched ones follow the recipe
     f.dataset_combo.setCurrentIndex(f.dataset_combo.findData("mnist"))
-    assert f.recipe() == "digits" and f.arch_combo.currentData() == "resnet-mnist"
-    assert (f.epochs_spin.value(), f.batch_spin.value(), f.lr_edit.text()) == (3, 64, "0.1")
+    assert f.recipe() == "digits" and f.arch_combo.currentData() == "resnet-mnist-14"
+    assert (f.epochs_spin.value(), f.batch_spin.value(), f.lr_edit.text()) == (3, 128, "0.2")
     assert not f.config().hflip and f.config().elastic > 0
     f.dataset_combo.setCurrentIndex(f.dataset_combo.findData("folder"))
     assert f.recipe() == "objects"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from app.core.predictor import Prediction
-from app.gui.inference_worker import BatchItem
+from app.gui.batch_items import BatchItem
 from app.gui.result_panel import ResultPanel
 from app.gui.results_table import ResultsModel
 from tests.helpers.qt_drawing import draw_strokes
