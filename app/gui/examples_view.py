@@ -206,7 +206,7 @@ class ExamplesView(QWidget):
         """Starts the fine-tune of the current model on my examples."""
         import torch
 
-        from app.core.modelio import ModelFileError
+        from app.core.modelio import ModelFileError, unique_model_path
         from app.core.resources import user_models_dir
         from app.gui.personalise_thread import PersonaliseThread
 
@@ -214,7 +214,9 @@ class ExamplesView(QWidget):
             return False
         self.discard()
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        out = user_models_dir() / f"{Path(self._model).stem.split('-personal-')[0]}-personal-{stamp}.safetensors"
+        # unique: a second run within the same second must not share (and on discard
+        # delete) the first run's file
+        out = unique_model_path(user_models_dir(), f"{Path(self._model).stem.split('-personal-')[0]}-personal-{stamp}")
         try:
             thread = PersonaliseThread(self._model, self.store.root, out, parent=self)
         except (ModelFileError, ValueError) as e:
