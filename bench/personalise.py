@@ -28,7 +28,7 @@ import time
 import torch
 from _common import MNIST_DIR, machine, print_table, report_load, write_results
 
-from app.core.events import FinishedEvent
+from app.core.events import EpochEvent, FinishedEvent
 from app.core.finetune import build_finetuner, predictions
 from app.core.personal import PersonalStore
 from app.core.resources import default_model_path
@@ -69,7 +69,10 @@ def scenario(name: str, overrides: dict) -> dict:
     tuner = build_finetuner(default_model_path(), root, "mnist", str(MNIST_DIR), **overrides)
     t0 = time.perf_counter()
     done = None
+    trained_at = 0.0
     for ev in tuner.run():
+        if isinstance(ev, EpochEvent):
+            trained_at = time.perf_counter() - t0  # the last epoch's end: training done
         if isinstance(ev, FinishedEvent):
             done = ev
     total = time.perf_counter() - t0
@@ -90,8 +93,8 @@ def scenario(name: str, overrides: dict) -> dict:
         "held_out_after": c["held_out_after"],
         "mnist_before": c["test_before"],
         "mnist_after": c["test_after"],
-        "finetune_s": done.elapsed_s,
-        "comparison_s": total - done.elapsed_s,
+        "finetune_s": trained_at,  # setup and the epochs
+        "comparison_s": total - trained_at,  # calibration and the before/after comparison
         "config": tuner.config.to_dict(),
     }
 
@@ -166,7 +169,7 @@ def main() -> int:
             f"{r['mnist_before']:.2%} -> {r['mnist_after']:.2%} ({'ok' if mnist_ok else 'MISSED'})",
             f"{r['finetune_s']:.1f} s", f"{r['estimated_unloaded_s']:.1f} s", f"{r['comparison_s']:.1f} s",
         ])  # fmt: skip
-    print_table(["scenario", "fresh drawings", "MNIST test", "fine-tune (this run)", "unloaded estimate (<= 30 s)", "comparison"], rows)
+    print_table(["scenario", "fresh drawings", "MNIST test", "training (this run)", "unloaded estimate (<= 30 s)", "end of run"], rows)
     print(f"step rates: fine-tune {ft_rate:.0f} img/s, full training {full_rate:.0f} img/s, ratio {ratio:.2f}")
     name = "personalise" if args.scenario == "both" else f"personalise-{args.scenario}"
     path = write_results(name, {"machine": info, "overrides": overrides, "results": results})
