@@ -46,7 +46,7 @@ def worker(args: argparse.Namespace) -> None:
     )  # fmt: skip
     if distributed.launched_by_torchrun():
         ctx = distributed.init_from_env(args.device)
-        trainer: Trainer = distributed.DistributedTrainer(ctx, cfg, data)
+        trainer: Trainer = distributed.DistributedTrainer(ctx, cfg, data, sync_bn=args.sync_bn)
         main = ctx.is_main
     else:
         trainer, main = Trainer(cfg, data), True
@@ -67,7 +67,7 @@ def measure(args: argparse.Namespace, split: bool) -> float:
         common = [
             "--worker", "--arch", args.arch, "--steps", str(args.steps), "--batch-size", str(args.batch_size),
             "--precision", args.precision, "--device", args.device, "--out", str(out),
-        ]  # fmt: skip
+        ] + (["--sync-bn"] if args.sync_bn else [])  # fmt: skip
         env = dict(os.environ, PYTHONWARNINGS="ignore")
         if split:
             env["OMP_NUM_THREADS"] = "1"
@@ -90,6 +90,7 @@ def main() -> None:
     p.add_argument("--precision", default="auto")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--sync-bn", action="store_true", help="batch norm over the global batch (exact, slower)")
     p.add_argument("--worker", action="store_true")
     p.add_argument("--out", default="")
     args = p.parse_args()

@@ -77,7 +77,7 @@ def test_two_processes_train_the_weights_of_one_at_the_same_global_batch(folder,
         folder, "--epochs", "2", "--batch-size", "32", "--limit", "72", "--lr", "0.0002", "--no-augment"
     )
     assert main([*args, "--out", str(tmp_path / "one.safetensors")]) == 0, capsys.readouterr().err
-    proc = app(*args, "--nproc", "2", "--out", str(tmp_path / "two.safetensors"))
+    proc = app(*args, "--nproc", "2", "--sync-bn", "--out", str(tmp_path / "two.safetensors"))
     err = finish(proc)
     assert proc.returncode == 0, err
     assert "2 processes (gloo), global batch 32" in err and "completed: 2 epochs" in err

@@ -105,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="train in N processes on this machine (torchrun's launcher, DDP; same global batch and lr). "
         "For several machines start the same command with torchrun, see the README",
     )  # fmt: skip
+    t.add_argument(
+        "--sync-bn", action="store_true",
+        help="with several processes: batch norm over the global batch (the exact single-process update; "
+        "about 2x slower on CPUs). Default: each process's share, as torchvision's references",
+    )  # fmt: skip
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="accuracy, per-class accuracy and calibration (ECE, NLL) of a model")

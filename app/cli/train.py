@@ -65,7 +65,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         )  # fmt: skip
         if worker:
             ctx = distributed.init_from_env(config.device)
-            trainer: Trainer = distributed.DistributedTrainer(ctx, config, data, **kwargs)
+            trainer: Trainer = distributed.DistributedTrainer(ctx, config, data, sync_bn=args.sync_bn, **kwargs)
             if ctx.is_main:
                 print(f"{ctx.world_size} processes ({ctx.backend}), global batch {config.batch_size}", file=sys.stderr)
         else:

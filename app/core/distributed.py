@@ -6,9 +6,13 @@ same global batch (same recipe, same lr, same accuracy):
 - every process holds the whole training set on its device; each epoch's seeded
   permutation is cut into global batches as in a single-process run, and process r
   trains on rows r, r+N, r+2N, ... of each global batch (its shard, re-drawn each epoch);
-- the loss is weighted by each share's size, DDP averages the gradients, and batch norm
-  computes its statistics over the global batch (`syncbn`), so the update is the
-  single-process one; augmentation draws for the global batch and keeps the share's rows;
+- the loss is weighted by each share's size and DDP averages the gradients; augmentation
+  draws for the global batch and keeps the share's rows. Batch norm normalises each
+  process's share with that share's statistics (rank 0's running statistics are
+  broadcast each step), as torchvision's reference scripts do by default; with
+  `sync_bn` (`--sync-bn`) it computes them over the global batch (`syncbn`), so the update
+  is exactly the single-process one, at about half the speed on CPUs (one all-reduce a BN
+  layer forward and backward; bench/distributed.py);
 - evaluation is sharded and summed, so every process sees the same metrics and picks
   the same best epoch; pause and stop are agreed between steps (a stop asked of one
   process, e.g. by Ctrl-C, stops all of them at the same step);
@@ -112,13 +116,15 @@ class DistributedTrainer(Trainer):
 
     Args:
         ctx: from `init_from_env()`.
+        sync_bn: batch norm over the global batch (exact single-process parity, slower).
         The other arguments are the Trainer's; `out` and `checkpoint` are written by
         rank 0 only, `resume` is read by every rank.
     """
 
-    def __init__(self, ctx: DistContext, *args, **kwargs) -> None:
+    def __init__(self, ctx: DistContext, *args, sync_bn: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.ctx = ctx
+        self.sync_bn = sync_bn
         self.device = ctx.device
         if not ctx.is_main:  # rank 0 alone writes
             self.out = None
@@ -128,15 +134,18 @@ class DistributedTrainer(Trainer):
     # --- the hooks of Trainer --------------------------------------------------------------
 
     def _wrap(self, model: nn.Module) -> nn.Module:
-        """Synchronized batch norm, then DDP (which checks that all ranks start alike)."""
-        model = sync_batchnorm(model, self.device)
+        """Synchronized batch norm if asked, then DDP (which checks that all ranks start
+        alike)."""
+        if self.sync_bn:
+            model = sync_batchnorm(model, self.device)
         ids = [self.device.index] if self.device.type == "cuda" else None
-        # Buffers are the BN statistics: computed over the global batch, so equal on every
-        # rank already; broadcasting them each step would only cost time. (torch 2.14
-        # renamed the switch; older versions know only the first name.)
+        # Buffers are the BN statistics. Synchronized, they are equal on every rank already
+        # and broadcasting them each step would only cost time; per share, rank 0's are
+        # broadcast so every rank evaluates and saves the same model. (torch 2.14 renamed
+        # the switch; older versions know only the first name.)
         params = inspect.signature(DistributedDataParallel).parameters
-        no_sync = {"forward_sync_buffers" if "forward_sync_buffers" in params else "broadcast_buffers": False}
-        return DistributedDataParallel(model, device_ids=ids, **no_sync)
+        switch = "forward_sync_buffers" if "forward_sync_buffers" in params else "broadcast_buffers"
+        return DistributedDataParallel(model, device_ids=ids, **{switch: not self.sync_bn})
 
     def _batch(self, perm: torch.Tensor, step: int, plan: _Plan) -> tuple[torch.Tensor, slice]:
         rows = slice(self.ctx.rank, plan.batch_size, self.ctx.world_size)
