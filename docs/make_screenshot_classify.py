@@ -12,23 +12,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from PySide6.QtCore import QEventLoop, QSettings, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
-
-
-def wait_for(signal, ms: int = 30_000) -> None:
-    loop = QEventLoop()
-    signal.connect(loop.quit)
-    QTimer.singleShot(ms, loop.quit)
-    loop.exec()
+from docs.screenshot_kit import start_app, wait_for, wait_for_drawing  # noqa: E402
 
 
 def main() -> int:
-    import tempfile
-
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tempfile.mkdtemp())
-    app = QApplication(sys.argv)
-    app.setStyle("Fusion")
+    app = start_app()
     from app.gui.main_window import MainWindow
     from tests.helpers.digits import digit_strokes
     from tests.helpers.qt_drawing import draw_strokes
@@ -40,7 +28,7 @@ def main() -> int:
     wait_for(window.classify_tab.model_loaded)
     tab = window.classify_tab
     draw_strokes(tab.canvas, digit_strokes()["7"], fill=0.72)
-    wait_for(tab.prediction_shown)
+    wait_for_drawing(tab)
     for _ in range(5):
         app.processEvents()
     out = ROOT / "docs" / "screenshot-classify.png"

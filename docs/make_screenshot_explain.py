@@ -14,31 +14,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from PySide6.QtCore import QEventLoop, QPoint, QSettings, Qt, QTimer  # noqa: E402
+from PySide6.QtCore import QPoint, Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
 
-
-def wait_for(signal, ms: int = 60_000) -> None:
-    loop = QEventLoop()
-    signal.connect(loop.quit)
-    QTimer.singleShot(ms, loop.quit)
-    loop.exec()
-
-
-def settle(app: QApplication, ms: int = 300) -> None:
-    loop = QEventLoop()
-    QTimer.singleShot(ms, loop.quit)
-    loop.exec()
-    app.processEvents()
+from docs.screenshot_kit import settle, start_app, wait_for  # noqa: E402
 
 
 def main() -> int:
-    import tempfile
-
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tempfile.mkdtemp())
-    app = QApplication(sys.argv)
-    app.setStyle("Fusion")
+    app = start_app()
     from app.gui.main_window import MainWindow
     from app.gui.topk_view import ROW_H
     from tests.helpers.digits import digit_strokes

@@ -18,22 +18,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ["RESNET_STUDIO_HOME"] = tempfile.mkdtemp()  # never the user's own examples
 
-from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
 
-
-def wait_for(signal, ms: int = 60_000) -> None:
-    loop = QEventLoop()
-    signal.connect(loop.quit)
-    QTimer.singleShot(ms, loop.quit)
-    loop.exec()
+from docs.screenshot_kit import start_app, wait_for  # noqa: E402
 
 
 def main() -> int:
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tempfile.mkdtemp())
-    app = QApplication(sys.argv)
-    app.setStyle("Fusion")
+    app = start_app()
     from app.core.personal import PersonalStore
     from app.gui.main_window import MainWindow
     from tests.helpers.qt_drawing import draw_strokes

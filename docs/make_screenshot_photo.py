@@ -14,10 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from PySide6.QtCore import QSettings  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
-
-from docs.make_screenshot_classify import wait_for  # noqa: E402
+from docs.screenshot_kit import start_app, wait_for  # noqa: E402
 
 
 def two_digit_photo(path: Path) -> None:
@@ -40,9 +37,7 @@ def two_digit_photo(path: Path) -> None:
 
 
 def main() -> int:
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tempfile.mkdtemp())
-    app = QApplication(sys.argv)
-    app.setStyle("Fusion")
+    app = start_app()
     from app.gui.main_window import MainWindow
     from tests.helpers.photos import make_sample
 

@@ -21,15 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from PySide6.QtCore import QEventLoop, QSettings, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
-
-
-def wait_for(signal, ms: int = 300_000) -> None:
-    loop = QEventLoop()
-    signal.connect(loop.quit)
-    QTimer.singleShot(ms, loop.quit)
-    loop.exec()
+from docs.screenshot_kit import start_app, wait_for  # noqa: E402
 
 
 def make_folder_and_model(tmp: Path) -> tuple[Path, Path, set[str]]:
@@ -68,9 +60,7 @@ def make_folder_and_model(tmp: Path) -> tuple[Path, Path, set[str]]:
 
 def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="suspects-"))
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp / "settings"))
-    app = QApplication(sys.argv)
-    app.setStyle("Fusion")
+    app = start_app(str(tmp / "settings"))
     root, model, wrong = make_folder_and_model(tmp)
 
     from app.gui.main_window import MainWindow
@@ -78,14 +68,14 @@ def main() -> int:
     window = MainWindow()
     window.resize(1180, 820)
     window.show()
-    wait_for(window.classify_tab.model_loaded)
+    wait_for(window.classify_tab.model_loaded, ms=300_000)
     ev = window.evaluate_tab
     window.tabs.setCurrentWidget(ev)
     ev.model_edit.setText(str(model))
     ev.set_folder(str(root))
     ev.split.setCurrentIndex(ev.split.findData("train"))
     ev.evaluate_form()
-    wait_for(ev.evaluation_done)
+    wait_for(ev.evaluation_done, ms=300_000)
     ev.right.setCurrentWidget(ev.suspects)
     ev.suspects.table.selectRow(0)
     for _ in range(5):

@@ -15,15 +15,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from PySide6.QtCore import QEventLoop, QSettings, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
+
+from docs.screenshot_kit import start_app  # noqa: E402
 
 
 def main() -> int:
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tempfile.mkdtemp())
     os.environ.setdefault("RESNET_STUDIO_HOME", tempfile.mkdtemp())  # the run's files
-    app = QApplication(sys.argv)
-    app.setStyle("Fusion")
+    app = start_app()
     from app.gui.main_window import MainWindow
 
     window = MainWindow()

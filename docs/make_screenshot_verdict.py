@@ -13,23 +13,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from PySide6.QtCore import QEventLoop, QSettings, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
-
-
-def wait_for(signal, ms: int = 30_000) -> None:
-    loop = QEventLoop()
-    signal.connect(loop.quit)
-    QTimer.singleShot(ms, loop.quit)
-    loop.exec()
+from docs.screenshot_kit import start_app, wait_for, wait_for_drawing  # noqa: E402
 
 
 def main() -> int:
-    import tempfile
-
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tempfile.mkdtemp())
-    app = QApplication(sys.argv)
-    app.setStyle("Fusion")
+    app = start_app()
     from app.gui.main_window import MainWindow
     from tests.helpers.qt_drawing import draw_strokes
 
@@ -41,7 +29,7 @@ def main() -> int:
     tab = window.classify_tab
     hash_sign = [[(0.35, 0.15), (0.3, 0.85)], [(0.65, 0.15), (0.6, 0.85)], [(0.15, 0.38), (0.85, 0.38)], [(0.15, 0.62), (0.85, 0.62)]]
     draw_strokes(tab.canvas, hash_sign, fill=0.72)
-    wait_for(tab.prediction_shown)
+    wait_for_drawing(tab)
     for _ in range(5):
         app.processEvents()
     out = ROOT / "docs" / "screenshot-not-a-digit.png"
