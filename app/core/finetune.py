@@ -162,6 +162,7 @@ class Comparison:
     test_split: str = ""
     test_before: float | None = None
     test_after: float | None = None
+    test_before_from_card: bool = False  # test_before read off the base's card, not re-measured
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -178,7 +179,8 @@ class Comparison:
         else:
             out.append("held-out examples: none (add 5 or more examples of a class to judge it)")
         if self.test_split:
-            out.append(f"{self.test_split}: {pct(self.test_before)} -> {pct(self.test_after)}")
+            source = " (before: as the base's card records it)" if self.test_before_from_card else ""
+            out.append(f"{self.test_split}: {pct(self.test_before)} -> {pct(self.test_after)}{source}")
         return out
 
 
@@ -285,9 +287,24 @@ class FineTuner(Trainer):
         test = self.comparison_test
         if test is not None and len(test):
             c.test_split = f"{test.name} test ({len(test)} images)"
-            c.test_before = _accuracy(predictions(base, test.images, **fast), test.labels)
+            c.test_before = self._recorded_test_accuracy(c.test_split)
+            c.test_before_from_card = c.test_before is not None
+            if c.test_before is None:
+                c.test_before = _accuracy(predictions(base, test.images, **fast), test.labels)
             c.test_after = _accuracy(predictions(self.model, test.images, **fast), test.labels)
         self.comparison = c.to_dict()
+
+    def _recorded_test_accuracy(self, split: str) -> float | None:
+        """The base's test accuracy from its card when the card measured it on `split`
+        the way the comparison judges (one view, no mirror): 10k forward passes saved.
+        None when the card has none for that split, or judged the model with a mirror."""
+        from app.core.predictor import flip_tta
+
+        m = self.base_card.metrics
+        recorded = m.get("test_accuracy")
+        if m.get("test_split") != split or not isinstance(recorded, (int, float)) or flip_tta(self.base_card.recipe or {}):
+            return None
+        return float(recorded)
 
     def _card(self, path: Path, n_train: int, data: Dataset) -> ModelCard:
         card = super()._card(path, n_train, data)

@@ -110,13 +110,18 @@ class ModelCalibration:
         return "\n".join(lines)
 
 
-def _logits(model: nn.Module, images: torch.Tensor, tta_flip: bool) -> torch.Tensor:
-    z, _ = ood.logits_and_features(model, images, tta_flip=tta_flip)
-    return z
+def _logits(model: nn.Module, images: torch.Tensor, tta_flip: bool, autocast: torch.dtype | None = None) -> torch.Tensor:
+    """Float logits of uint8 images; with `autocast` the forward passes run in that
+    precision, as the trainer judges its epochs (bf16: about 2x faster on 2 CPU cores)."""
+    device = next(model.parameters()).device
+    with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
+        z, _ = ood.logits_and_features(model, images, tta_flip=tta_flip)
+    return z.float()
 
 
 def _augmented_logits(
-    model: nn.Module, images: torch.Tensor, config: TrainConfig, tta_flip: bool, border: bool
+    model: nn.Module, images: torch.Tensor, config: TrainConfig, tta_flip: bool, border: bool,
+    autocast: torch.dtype | None = None,
 ) -> torch.Tensor:
     """Logits of AUGMENTED_COPIES augmented versions of `images` (seeded, in chunks)."""
     out = []
@@ -125,7 +130,7 @@ def _augmented_logits(
         for start in range(0, len(images), _CHUNK):
             x = images[start : start + _CHUNK].float().div(255)
             x = augment_batch(x, config, gen, border)
-            out.append(_logits(model, x.mul(255).round().clamp(0, 255).to(torch.uint8), tta_flip))
+            out.append(_logits(model, x.mul(255).round().clamp(0, 255).to(torch.uint8), tta_flip, autocast))
     return torch.cat(out) if out else torch.zeros(0)
 
 
@@ -136,6 +141,7 @@ def calibrate(
     config: TrainConfig,
     tta_flip: bool = False,
     border: bool = False,
+    autocast: torch.dtype | None = None,
 ) -> ModelCalibration | None:
     """Fits the temperature and the abstain rule on validation images (uint8, N C H W).
 
@@ -145,15 +151,17 @@ def calibrate(
         config: the model's training recipe (its augmentation makes the copies).
         tta_flip: run each image and its mirror, as the app runs the model.
         border: augmentation pads with edge pixels (photos), as in training.
+        autocast: run the forward passes in this precision (the trainer passes its own,
+            so a run's calibration costs what its evaluation does); None: fp32.
     """
     if len(val_images) == 0:
         return None
-    z = _logits(model, val_images, tta_flip)
+    z = _logits(model, val_images, tta_flip, autocast)
     y = val_labels.cpu()
     fit = cal.fit_temperature(z, y)
     ref = z
     if config.augment:
-        ref = torch.cat([z, _augmented_logits(model, val_images, config, tta_flip, border)])
+        ref = torch.cat([z, _augmented_logits(model, val_images, config, tta_flip, border, autocast)])
     rule = ood.fit_abstain_rule(ref.numpy(), ABSTAIN_SCORE, fit.temperature)
     return ModelCalibration(
         fit, rule, cal.calibration_report(z, y, 1.0), cal.calibration_report(z, y, fit.temperature), len(ref)

@@ -120,7 +120,7 @@ class RunRecords:
             self.model.load_state_dict(best.state)
             # Temperature and "not sure" rule from the validation split (never the test data).
             calibration = self.calibration = calibrate(
-                self.model, plan.val_x, plan.val_y, self.config, self._tta, plan.border
+                self.model, plan.val_x, plan.val_y, self.config, self._tta, plan.border, self._precision.dtype
             )
             self._judge_final(plan)
             if self.out is not None:

@@ -25,7 +25,7 @@ from app.core.finetune import (
     stages,
     trainable_modules,
 )
-from app.core.modelio import load_model
+from app.core.modelio import card_path, load_model
 from app.core.models import build_model
 from app.core.personal import PersonalStore
 from app.core.recipes import FINETUNE, default_config
@@ -123,6 +123,24 @@ def test_a_fine_tune_learns_a_new_class_and_records_base_examples_and_comparison
     assert not torch.equal(model.net.layers[8].conv1.weight, base.net.layers[8].conv1.weight)
     # the trained stage learns, but BatchNorm keeps the base's statistics
     assert torch.equal(model.net.layers[8].bn1.running_var, base.net.layers[8].bn1.running_var)
+
+
+def test_the_base_test_accuracy_is_read_off_its_card_only_for_the_same_split(tmp_path, examples):
+    base_path = write_model(tmp_path / "base.safetensors")
+    test = drawn_digits(3, seed=11)
+    split = f"{test.name} test ({len(test)} images)"
+    card = json.loads(card_path(base_path).read_text())
+    card["metrics"] = {"test_accuracy": 0.4321, "test_split": split}
+    card_path(base_path).write_text(json.dumps(card))
+    tuner = build_finetuner(base_path, examples, None, epochs=1, batch_size=16, channels_last=False)
+    tuner.comparison_test = relabel(test, tuner.base_card.classes)
+    done = list(tuner.run())[-1]
+    c = done.comparison
+    assert c["test_split"] == split and c["test_before"] == 0.4321 and c["test_before_from_card"]
+    assert 0.0 <= c["test_after"] <= 1.0
+    assert tuner._recorded_test_accuracy("mnist test (10000 images)") is None  # another split: measured
+    tuner.base_card.recipe = {"hflip": True}  # judged with a mirror: its number is not comparable
+    assert tuner._recorded_test_accuracy(split) is None
 
 
 def test_bad_fine_tunes_are_refused_with_a_reason(tmp_path, examples):
