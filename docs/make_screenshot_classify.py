@@ -1,7 +1,9 @@
-"""Renders docs/screenshot-classify.png: the real window with a drawn digit.
+"""Renders docs/screenshot-classify.png (the real window with a drawn 7) and
+docs/screenshot-not-a-digit.png (a '#' drawn on the canvas, which the shipped model's card
+rule calls "this does not look like a digit").
 
 Run under a display, e.g.:
-    xvfb-run -a -s "-screen 0 1280x900x24" .venv/bin/python docs/make_screenshot_classify.py
+    xvfb-run -a -s "-screen 0 1280x900x24" .venv/bin/python docs/make_screenshot_classify.py [MODEL]
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from docs.screenshot_kit import start_app, wait_for, wait_for_drawing  # noqa: E402
+from docs.screenshot_kit import settle, start_app, wait_for, wait_for_drawing  # noqa: E402
+
+HASH_SIGN = [[(0.35, 0.15), (0.3, 0.85)], [(0.65, 0.15), (0.6, 0.85)], [(0.15, 0.38), (0.85, 0.38)], [(0.15, 0.62), (0.85, 0.62)]]
 
 
 def main() -> int:
@@ -27,13 +31,15 @@ def main() -> int:
     window.show()
     wait_for(window.classify_tab.model_loaded)
     tab = window.classify_tab
-    draw_strokes(tab.canvas, digit_strokes()["7"], fill=0.72)
-    wait_for_drawing(tab)
-    for _ in range(5):
-        app.processEvents()
-    out = ROOT / "docs" / "screenshot-classify.png"
-    window.grab().save(str(out))
-    print(f"wrote {out}: {tab.result.prediction_label.text()!r} {tab.result.confidence_label.text()}")
+    for strokes, name in ((digit_strokes()["7"], "screenshot-classify.png"), (HASH_SIGN, "screenshot-not-a-digit.png")):
+        tab.clear()
+        draw_strokes(tab.canvas, strokes, fill=0.72)
+        wait_for_drawing(tab)
+        settle(app, 100)
+        out = ROOT / "docs" / name
+        window.grab().save(str(out))
+        r = tab.result
+        print(f"wrote {out}: {r.prediction_label.text()!r} {r.confidence_label.text()!r} {r.hint_label.text()}")
     window.close()
     return 0
 
