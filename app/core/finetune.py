@@ -28,6 +28,7 @@ from app.core.data import Dataset
 from app.core.modelio import ModelCard, load_model
 from app.core.models import Classifier, CompactResNet
 from app.core.personal import held_out_mask
+from app.core.replay import load_replay, replay_for  # noqa: F401  (re-exported)
 from app.core.training import Trainer, _Plan
 
 # --- the model ---------------------------------------------------------------------------------
@@ -343,32 +344,6 @@ def finetune_config(card: ModelCard, **overrides) -> TrainConfig:
     return default_config(card.dataset, recipe, finetune=True, **overrides)
 
 
-def load_replay(replay: str | None, replay_dir: str | None, card: ModelCard) -> tuple[Dataset | None, Dataset | None]:
-    """The replay data's training split and (when it has one) its test split, prepared
-    for the base model's input.
-
-    Raises:
-        DataError: the data cannot be read.
-        TrainingError: the data is prepared for another input than the base model's.
-    """
-    from app.core.data import split_folder
-    from app.core.datarequest import DataRequest
-
-    if not replay:
-        return None, None
-    request = DataRequest(replay, replay_dir)
-    train = request.load("train", None if request.builtin else card.input)
-    if train.spec != card.input:
-        raise TrainingError(
-            f"{replay} is prepared for another input ({train.spec.mode}, {train.spec.size} px) "
-            f"than {card.name} ({card.input.mode}, {card.input.size} px): replay the data it was trained on"
-        )
-    test = None
-    if request.builtin or split_folder(replay, "test") != split_folder(replay, "train"):
-        test = request.load("test", None if request.builtin else card.input)
-    return train, test
-
-
 def build_finetuner(
     init: str | os.PathLike,
     examples: str | os.PathLike,
@@ -393,12 +368,3 @@ def build_finetuner(
     personal = load_examples(examples, card.input)
     train, test = load_replay(replay, replay_dir, card)
     return FineTuner(config, init, personal, train, test, out=out, command=command)
-
-
-def replay_for(card: ModelCard) -> str | None:
-    """The built-in dataset a model was trained on (read from its card), to replay when
-    fine-tuning it; None when it was trained on something else."""
-    from app.core.data import BUILTIN
-
-    first = card.dataset.split(" ", 1)[0] if card.dataset else ""
-    return first if first in BUILTIN else None
