@@ -51,7 +51,7 @@ def fine_tune(
     def make_pool(epoch: int) -> torch.Tensor:
         t0 = time.perf_counter()
         rng = np.random.default_rng([seed, epoch])
-        pool = synthetic_outliers(pool_size, card.input, rng, x_id.numpy(), y_id.numpy())
+        pool = synthetic_outliers(pool_size, card.input, rng, x_id.numpy(), y_id.numpy(), card.classes)
         print(f"{pool_size} synthetic outliers made in {time.perf_counter() - t0:.0f} s", flush=True)
         return torch.from_numpy(pool)
 

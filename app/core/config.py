@@ -59,6 +59,10 @@ class TrainConfig:
     replay_size: int = 4000  # images of the base's training data mixed into the examples
     personal_share: float = 0.25  # share of each epoch that is the user's examples (repeated)
     freeze_norm_stats: bool = False  # BatchNorm keeps its running statistics (eval mode)
+    # Learning without Forgetting (app.core.distill): weight of the pull toward the base's
+    # own softened outputs on the replayed images; 0 = off. Its temperature:
+    distill_weight: float = 0.0
+    distill_temperature: float = 2.0
 
     def validate(self) -> None:
         """Raises TrainingError naming the first setting that is out of range."""
@@ -86,6 +90,8 @@ class TrainConfig:
             (0 <= self.train_last_stages <= 10, "train_last_stages must be 0..10"),
             (0 <= self.replay_size <= 10**7, "replay size must be >= 0"),
             (0 < self.personal_share <= 1, "personal share must be in (0, 1]"),
+            (0 <= self.distill_weight <= 100, f"distillation weight must be 0..100, not {self.distill_weight}"),
+            (0 < self.distill_temperature <= 20, f"distillation temperature must be in (0, 20], not {self.distill_temperature}"),
         ]
         for ok, msg in checks:
             if not ok:

@@ -11,6 +11,8 @@ same pool) and re-augmented every step like the training images.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -24,13 +26,17 @@ OUTLIER = -1  # the label of an outlier row in a batch
 
 
 def outlier_pool(
-    n_train: int, spec: InputSpec, seed: int, images: torch.Tensor, labels: torch.Tensor
+    n_train: int, spec: InputSpec, seed: int, images: torch.Tensor, labels: torch.Tensor,
+    classes: Sequence[str] | None = None,
 ) -> torch.Tensor:
     """min(n_train, POOL_MAX) synthetic outliers (uint8, N C H W), drawn from `seed` and
-    the training images (shuffled tiles and overlays of two classes)."""
+    the training images (shuffled tiles and overlays of two classes); letters too when
+    `classes` are the ten digits."""
     n = max(1, min(n_train, POOL_MAX))
     rng = np.random.default_rng([seed, 0x0E])
-    return torch.from_numpy(synthetic_outliers(n, spec, rng, images.cpu().numpy(), labels.cpu().numpy()))
+    return torch.from_numpy(
+        synthetic_outliers(n, spec, rng, images.cpu().numpy(), labels.cpu().numpy(), classes)
+    )
 
 
 def step_outliers(pool: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:

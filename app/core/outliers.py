@@ -17,26 +17,36 @@ they look exactly like what a user's image becomes):
 - ``blobs``: smooth random noise cut at a threshold: filled ink shapes.
 - ``shuffled``: a training image cut into 2x2..4x4 tiles put back in a random order.
 - ``overlay``: two training images of different classes on top of each other, shifted.
+- ``letters``: for digit models only, letters and symbols of the Hershey vector fonts
+  written with the canvas's pen (`app.core.glyph_outliers`), never a digit or a glyph
+  that looks like one.
 
-No font, no real letter, no named shape and no photo is used: the tests draw those
-(tests/helpers/ood.py), so they measure how the learnt "none of these" carries over to
-kinds of input it never saw. Some random drawings will look like a class now and then;
+No outline font, no named shape and no photo is used: the tests draw those (DejaVu
+letters, hand-made letter skeletons, shapes, clothing: tests/helpers/ood.py), so they
+measure how the learnt "none of these" carries over to input it never saw. Some random drawings will look like a class now and then;
 the real examples' own loss keeps those classes confident.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from app.core import glyph_outliers
 from app.core.models import InputSpec
 from app.core.preprocess import prepare
 
 # Share of each kind. Pen drawings are the commonest foreign input a canvas sees; the
-# others keep the model from learning "pen strokes = outlier" alone.
-MIX = {"strokes": 0.25, "polygon": 0.12, "glyph": 0.25, "blobs": 0.08, "shuffled": 0.15, "overlay": 0.15}
+# others keep the model from learning "pen strokes = outlier" alone. Letters (digit models
+# only) take 30%, the rest keep their ratios; without letters the rest are renormalized.
+MIX = {
+    "strokes": 0.175, "polygon": 0.084, "glyph": 0.175, "blobs": 0.056, "shuffled": 0.105, "overlay": 0.105,
+    "letters": 0.3,
+}  # fmt: skip
 KINDS = tuple(MIX)
-_DRAWN = ("strokes", "polygon", "glyph", "blobs")  # need no training images
+_DRAWN = ("strokes", "polygon", "glyph", "blobs", "letters")  # need no training images
 _CANVAS = 96  # px: strokes and blobs are drawn at this size, then prepared
 
 
@@ -153,6 +163,7 @@ def synthetic_outliers(
     rng: np.random.Generator,
     images: np.ndarray | None = None,
     labels: np.ndarray | None = None,
+    classes: Sequence[str] | None = None,
 ) -> np.ndarray:
     """`n` outlier images shaped like the model's input, uint8 (n, C, H, W).
 
@@ -162,8 +173,12 @@ def synthetic_outliers(
         rng: the only source of randomness (seeded by the caller: reproducible).
         images, labels: training images (N, C, H, W) uint8 and their classes, for the
             shuffled and overlaid kinds; without them only the drawn kinds are made.
+        classes: the model's class names; letters are drawn only when they are the ten
+            digits (`glyph_outliers.usable_for`).
     """
     kinds = list(MIX) if images is not None and len(images) > 1 else list(_DRAWN)
+    if not glyph_outliers.usable_for(classes):
+        kinds.remove("letters")
     weights = np.array([MIX[k] for k in kinds])
     picks = rng.choice(len(kinds), size=n, p=weights / weights.sum())
     c, size = spec.channels, spec.size
@@ -171,7 +186,10 @@ def synthetic_outliers(
     for i, pick in enumerate(picks):
         kind = kinds[pick]
         if kind in _DRAWN:
-            raw = {"strokes": _strokes, "polygon": _polygon, "glyph": _glyph, "blobs": _blobs}[kind](rng)
+            if kind == "letters":
+                raw = glyph_outliers.letter_outlier(rng, _CANVAS)
+            else:
+                raw = {"strokes": _strokes, "polygon": _polygon, "glyph": _glyph, "blobs": _blobs}[kind](rng)
             if spec.mode != "digit":  # objects and photos: ink on a random mid-grey ground
                 bg = rng.uniform(0, 0.6)
                 raw = (bg * 255 + raw.astype(np.float32) * (1 - bg)).astype(np.uint8)

@@ -225,7 +225,9 @@ class Trainer(RunControl, RunRecords):
         self._batch_size = bs
         self._outliers = None
         if cfg.outlier_exposure > 0:  # "none of these" examples (app.core.exposure)
-            self._outliers = outlier_pool(n_train, data.spec, cfg.seed, self._train_x, self._train_y)
+            self._outliers = outlier_pool(
+                n_train, data.spec, cfg.seed, self._train_x, self._train_y, data.classes
+            )
             self._criterion = OutlierExposureLoss(cfg.outlier_exposure, cfg.label_smoothing)
         self._move(self.device)
         return _Plan(

@@ -514,7 +514,8 @@ def test_outlier_exposure_trains_on_as_many_synthetic_outliers_and_is_reproducib
 
     monkeypatch.setattr(exposure.OutlierExposureLoss, "forward", spy)
     monkeypatch.setattr(exposure, "POOL_MAX", 40)  # a small pool: drawing one costs ~15 ms
-    cfg = with_overrides(TINY, epochs=1, outlier_exposure=0.5)
+    # fp32 forced: an "auto" precision times steps of the criterion on digits alone first.
+    cfg = with_overrides(TINY, epochs=1, outlier_exposure=0.5, precision="fp32")
     a = Trainer(cfg, data, out=tmp_path / "a.safetensors")
     events = run_all(a)
     assert len(a._outliers) == 40 and seen and all(n == 64 and k == 32 for n, k in seen)
