@@ -69,7 +69,7 @@ FINETUNE: dict = dict(
     train_last_stages=1, replay_size=4000, personal_share=0.1, freeze_norm_stats=True,
     distill_weight=1.0, distill_temperature=2.0,
 )  # fmt: skip
-AUGMENT_FIELDS = ("hflip", "rotate_deg", "shear_deg", "scale", "shift", "elastic")
+AUGMENT_FIELDS = ("hflip", "rotate_deg", "shear_deg", "scale", "shift", "elastic", "erase")
 
 
 def recipe_for(dataset: str) -> str:
