@@ -43,6 +43,7 @@ class Candidate:
     small_until: float = 0.5  # ... for this fraction of the schedule
     tta: str = "auto"  # none | flip | shift | flip-shift; auto = flip for objects, none for digits
     altflip: bool = False  # objects only: each image mirrored on alternate epochs (airbench)
+    erase: float = 0.0  # random erasing: share of the images given a noise rectangle (TrainConfig.erase)
     augment: str = "auto"  # digits | objects | none; auto from the dataset
     budget_s: float = 0.0  # budget-aware: the schedule spans this many CPU seconds (0 = epochs)
 
@@ -126,7 +127,7 @@ class LabRun(Clocked):
             _whiten_stem(model.net.stem[0], xs)
         self.model = model.to(memory_format=torch.channels_last)
         aug = cand.augment if cand.augment != "auto" else ("objects" if objects else "digits")
-        self.aug_cfg = TrainConfig(**AUGMENTS[aug], augment=aug != "none", seed=seed) if aug != "none" else None
+        self.aug_cfg = TrainConfig(**AUGMENTS[aug], erase=cand.erase, seed=seed) if aug != "none" else None
         if cand.altflip and self.aug_cfg is not None:
             self.aug_cfg = replace(self.aug_cfg, hflip=False)
         self.altflip_base = torch.rand(len(self.y), generator=torch.Generator().manual_seed(seed + 7)) < 0.5

@@ -82,9 +82,10 @@ def load(which: str) -> tuple[Dataset, Dataset]:
 
 def run_ours(
     train: Dataset, test: Dataset, budget: float, epochs: int | None, log: Callable,
-    stop: Callable, device: str = "cpu", batch_size: int = 0,
+    stop: Callable, device: str = "cpu", batch_size: int = 0, recipe: str | None = None,
+    overrides: dict | None = None,
 ) -> dict:  # fmt: skip
-    cfg = default_config(train.name, device=device, **({"epochs": epochs} if epochs else {}))
+    cfg = default_config(train.name, recipe, device=device, **({"epochs": epochs} if epochs else {}), **(overrides or {}))
     if batch_size:  # a larger batch (fewer, larger steps: less per-step overhead on a GPU)
         cfg = replace(cfg, batch_size=batch_size, lr=scaled_lr(cfg.lr, cfg.batch_size, batch_size))
     trainer = Trainer(cfg, train)
@@ -95,7 +96,7 @@ def run_ours(
             clock.pause()
             _, acc, _ = trainer.evaluate_now(test)  # the weights the app saves, used as it does
             curve.append(
-                {"epoch": ev.epoch + 1, "wall_s": clock.wall, "cpu_s": clock.cpu, "test_acc": acc}
+                {"epoch": ev.epoch + 1, "wall_s": clock.wall, "cpu_s": clock.cpu, "test_acc": acc, "val_acc": ev.val_acc}
             )
             log(curve[-1])
             clock.resume()
@@ -106,6 +107,21 @@ def run_ours(
         elif stop(clock, 0.0):
             trainer.cancel()
     return {"config": cfg.to_dict(), "curve": curve}
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """`["erase=0.5", "epochs=15"]` -> TrainConfig overrides, typed by the field's default."""
+    from app.core.config import TrainConfig
+
+    defaults = TrainConfig().to_dict()
+    out = {}
+    for p in pairs:
+        k, _, v = p.partition("=")
+        if k not in defaults:
+            raise SystemExit(f"unknown TrainConfig field {k!r}")
+        t = type(defaults[k])
+        out[k] = v.lower() in ("1", "true", "yes") if t is bool else t(v)
+    return out
 
 
 def scaled_lr(lr: float, batch: int, new_batch: int) -> float:
@@ -256,7 +272,7 @@ def plot(results: dict, path=PLOT, axis: str = "wall_s") -> None:
             d.line([x1 - 190, ly, x1 - 170, ly], fill=col, width=3)
             d.text(
                 (x1 - 164, ly - 6),
-                "ours (default recipe)" if name == "ours" else "seeds' recipe",
+                {"ours": "ours (default recipe)", "seeds": "seeds' recipe"}.get(name, name),
                 fill=col,
             )
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -283,6 +299,9 @@ def main() -> None:
     ap.add_argument(
         "--epochs", type=int, default=0, help="ours: schedule length (0: TrainConfig default)"
     )
+    ap.add_argument("--recipe", default=None, help="ours: this recipe (default: the dataset's, recipes.recipe_for)")
+    ap.add_argument("--set", nargs="*", default=[], metavar="K=V", help="ours: TrainConfig fields to override")
+    ap.add_argument("--label", default="", help="ours: result key suffix (default: none; the entry is replaced)")
     ap.add_argument("--seeds-epochs", type=int, default=12, help="seeds: most epochs to run")
     ap.add_argument(
         "--batch-size", type=int, default=0,
@@ -316,9 +335,10 @@ def main() -> None:
                 )
 
                 def log(p: dict) -> None:
+                    val = f"  val {p['val_acc'] * 100:.2f}%" if p.get("val_acc") is not None else ""
                     print(
                         f"  epoch {p['epoch']:3d}  {p['wall_s']:7.1f} s wall  {p['cpu_s']:7.1f} s CPU  "
-                        f"test {p['test_acc'] * 100:.2f}%",
+                        f"test {p['test_acc'] * 100:.2f}%{val}",
                         flush=True,
                     )
 
@@ -329,7 +349,8 @@ def main() -> None:
 
                 if recipe == "ours":
                     entry = run_ours(
-                        train, test, args.budget_s, args.epochs or None, log, stop, args.device, args.batch_size
+                        train, test, args.budget_s, args.epochs or None, log, stop, args.device, args.batch_size,
+                        args.recipe, parse_overrides(args.set),
                     )
                 else:
                     entry = run_seeds(
@@ -346,6 +367,7 @@ def main() -> None:
                     results = json.loads(RESULT_FILE.read_text())
                     results.setdefault("runs", {})
                 batch = f"-b{args.batch_size}" if args.batch_size and recipe == "ours" else ""
+                batch += f"-{args.label}" if args.label and recipe == "ours" else ""
                 results["runs"][f"{which}/{recipe}{batch}"] = entry
                 C.RESULTS.mkdir(parents=True, exist_ok=True)
                 RESULT_FILE.write_text(json.dumps(results, indent=2) + "\n")  # after every run

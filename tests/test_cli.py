@@ -408,11 +408,20 @@ def test_train_on_a_tiny_subset_writes_a_usable_model(tmp_path, capsys):
     out = tmp_path / "tiny.safetensors"
     rc = main([
         "train", "--data-dir", str(MNIST_DIR), "--arch", "resnet-mnist-small", "--limit", "256",
-        "--epochs", "2", "--batch-size", "64", "--threads", "1", "--out", str(out),
+        "--epochs", "2", "--batch-size", "64", "--threads", "1", "--out", str(out), "--json",
     ])  # fmt: skip
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err
     assert rc == 0, err
     assert "completed: 2 epochs" in err and f"model saved: {out}" in err
+    # --json: the same run as events on stdout, one object a line, the human lines apart
+    events = [json.loads(line) for line in captured.out.splitlines()]
+    assert [e["event"] for e in events] == ["epoch", "epoch", "finished"]
+    assert [e["epoch"] for e in events[:2]] == [1, 2] and events[0]["epochs"] == 2
+    assert 0.0 <= events[1]["train_acc"] <= 1.0 and events[1]["val_acc"] is not None
+    done = events[-1]
+    assert done["status"] == "completed" and done["model"] == str(out) and done["epochs_done"] == 2
+    assert done["best_epoch"] in (1, 2) and done["temperature"] > 0
     assert re.search(r"precision (fp32|bf16): .*(here \((measured|measured before)\)|no native 16-bit)", err)
     card = json.loads(out.with_suffix(".json").read_text())
     assert card["arch"] == "resnet-mnist-small" and card["train_samples"] == 230
@@ -436,6 +445,15 @@ def test_train_with_a_named_recipe_records_it_and_the_model_uses_flip_tta(tmp_pa
     from app.core.predictor import Predictor
 
     assert Predictor.load(out).tta_flip
+
+
+def test_train_json_reports_a_refused_run_as_an_error_event(tmp_path, capsys):
+    rc = main(["train", "--dataset", str(tmp_path / "nowhere"), "--init", str(tmp_path / "m.safetensors"), "--json"])
+    captured = capsys.readouterr()
+    assert rc == 1
+    (event,) = [json.loads(line) for line in captured.out.splitlines()]
+    assert event["event"] == "error" and "nowhere" in event["error"]
+    assert f"error: {event['error']}" in captured.err
 
 
 def test_export_torchscript_from_the_command_line(model_file, tmp_path, capsys):

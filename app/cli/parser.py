@@ -91,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", default=None, help="continue from this checkpoint")
     t.add_argument("--eval-test", action="store_true", help="after training, report accuracy on the test split in the card")
     t.add_argument(
+        "--json", action="store_true",
+        help="also print JSON lines on stdout: an 'epoch' event per finished epoch, then 'finished' "
+        "(model, calibration, test metrics), 'interrupted' or 'error'",
+    )  # fmt: skip
+    t.add_argument(
         "--init", default=None, metavar="MODEL",
         help="fine-tune this model on --dataset (a folder, one subfolder a class: its classes are matched "
         "by name, new ones extend the model); the recipe's defaults are then those of a short fine-tune",

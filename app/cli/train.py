@@ -17,8 +17,26 @@ from app.cli.launch import (
     rank_prefix,
     stop_on_signals,
 )
-from app.cli.output import EXIT_FAILED, EXIT_OK, ProgressBar, _err
+from app.cli.output import EXIT_FAILED, EXIT_OK, ProgressBar, _err, _json_line
 from app.core.formatting import format_duration
+
+Emit = Callable[[dict], None]
+
+
+def _emitter(args: argparse.Namespace, report: bool = True) -> Emit:
+    """`train --json`: one JSON object a line on stdout ("epoch", "finished", "error"
+    events) for scripts; the human lines stay on stderr. A no-op without --json, and on
+    the ranks of a distributed run other than 0."""
+    if not getattr(args, "json", False) or not report:
+        return lambda obj: None
+    return lambda obj: print(_json_line(obj), flush=True)
+
+
+def _fail(msg: str, emit: Emit) -> int:
+    """Reports an error on stderr (and as a JSON "error" event); the exit code."""
+    _err(msg)
+    emit({"event": "error", "error": msg})
+    return EXIT_FAILED
 
 
 def _data_request(args: argparse.Namespace):
@@ -37,11 +55,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from app.core.training import Trainer
 
     worker = distributed.launched_by_torchrun()
+    emit = _emitter(args, is_main_process())
     if args.nproc != 1 and (args.init or args.replay or args.replay_dir):
-        _err("--nproc does not go with --init (a fine-tune is short: one process)")
-        return EXIT_FAILED
+        return _fail("--nproc does not go with --init (a fine-tune is short: one process)", emit)
     if args.init or args.replay or args.replay_dir:
-        return _finetune(args)
+        return _finetune(args, emit)
     try:
         config = train_config(args)
         if args.nproc < 1:
@@ -71,17 +89,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         else:
             trainer = Trainer(config, data, **kwargs)
     except (DataError, TrainingError, ValueError) as e:
-        _err(rank_prefix() + str(e))
         distributed.shutdown()
-        return EXIT_FAILED
+        return _fail(rank_prefix() + str(e), emit)
 
     if not worker:
-        return _drive(trainer, config)
+        return _drive(trainer, config, emit=emit)
     # A torchrun process: Ctrl-C (which torchrun forwards) stops every rank at the same
     # step; rank 0 alone reports.
     signalled = stop_on_signals(trainer.cancel)
     try:
-        return _drive(trainer, config, is_main_process(), signalled)
+        return _drive(trainer, config, is_main_process(), signalled, emit=emit)
     finally:
         distributed.shutdown()
 
@@ -109,7 +126,7 @@ def train_config(args: argparse.Namespace):
     return config
 
 
-def _finetune(args: argparse.Namespace) -> int:
+def _finetune(args: argparse.Namespace, emit: Emit) -> int:
     """`train --init MODEL --dataset DIR [--replay ...]`: a short fine-tune."""
     from app.core.config import TrainingError
     from app.core.data import DataError
@@ -118,14 +135,11 @@ def _finetune(args: argparse.Namespace) -> int:
     from app.core.resources import user_models_dir
 
     if not args.init:
-        _err("--replay and --replay-dir go with --init MODEL (a fine-tune)")
-        return EXIT_FAILED
+        return _fail("--replay and --replay-dir go with --init MODEL (a fine-tune)", emit)
     if args.dataset in ("mnist", "fashion-mnist") or not Path(args.dataset).is_dir():
-        _err(f"{args.dataset}: --init needs --dataset DIR, a folder with one subfolder per class")
-        return EXIT_FAILED
+        return _fail(f"{args.dataset}: --init needs --dataset DIR, a folder with one subfolder per class", emit)
     if args.resume:
-        _err("--resume does not go with --init: start the fine-tune again (it is short)")
-        return EXIT_FAILED
+        return _fail("--resume does not go with --init: start the fine-tune again (it is short)", emit)
     out = Path(args.out) if args.out else user_models_dir() / f"{Path(args.init).stem}-{Path(args.dataset).name}.safetensors"
     try:
         trainer = build_finetuner(
@@ -141,8 +155,7 @@ def _finetune(args: argparse.Namespace) -> int:
 
             torch.set_num_threads(trainer.config.threads)
     except (DataError, TrainingError, ModelFileError, ValueError) as e:
-        _err(str(e))
-        return EXIT_FAILED
+        return _fail(str(e), emit)
     for s in trainer.personal_train.skipped[:20]:
         print(f"skipped {s}", file=sys.stderr)
     print(
@@ -153,13 +166,17 @@ def _finetune(args: argparse.Namespace) -> int:
         + (f", replaying {trainer.replay.name}" if trainer.replay is not None else ", no replay"),
         file=sys.stderr,
     )  # fmt: skip
-    return _drive(trainer, trainer.config)
+    return _drive(trainer, trainer.config, emit=emit)
 
 
-def _drive(trainer, config, report: bool = True, signalled: Callable[[], bool] = lambda: False) -> int:
+def _drive(
+    trainer, config, report: bool = True, signalled: Callable[[], bool] = lambda: False,
+    emit: Emit = lambda obj: None,
+) -> int:  # fmt: skip
     """Runs a trainer with a progress bar; prints the outcome (`report` False: only
-    errors, for the ranks of a distributed run other than 0). `signalled()`: the run
-    was stopped by a signal (exit code 130)."""
+    errors, for the ranks of a distributed run other than 0), and `emit`s the epochs and
+    the outcome as JSON events. `signalled()`: the run was stopped by a signal (exit
+    code 130)."""
     from app.core.config import TrainingError
     from app.core.data import DataError
     from app.core.events import EpochEvent, FinishedEvent, StateEvent, StepEvent, TrainState
@@ -190,10 +207,17 @@ def _drive(trainer, config, report: bool = True, signalled: Callable[[], bool] =
                 )
                 if bar.tty:
                     bar.done()
+                emit({
+                    "event": "epoch", "epoch": ev.epoch + 1, "epochs": ev.epochs,
+                    "train_loss": ev.train_loss, "train_acc": ev.train_acc,
+                    "val_loss": ev.val_loss, "val_acc": ev.val_acc, "best": ev.best,
+                    "images_per_s": ev.images_per_s, "elapsed_s": ev.elapsed_s, "eta_s": ev.eta_s,
+                })  # fmt: skip
             elif isinstance(ev, StateEvent) and ev.state is TrainState.RUNNING and trainer.precision_note:
                 print(f"precision {trainer.precision_note}", file=sys.stderr)  # measured or set, and why
             elif isinstance(ev, StateEvent) and ev.state in (TrainState.PROBLEM, TrainState.DEVICE):
                 print(ev.message, file=sys.stderr)
+                emit({"event": "problem" if ev.state is TrainState.PROBLEM else "device", "message": ev.message})
                 if ev.state is TrainState.PROBLEM:
                     trainer.cancel()
             elif isinstance(ev, FinishedEvent):
@@ -220,20 +244,35 @@ def _drive(trainer, config, report: bool = True, signalled: Callable[[], bool] =
                         print(f"before -> after: {line}", file=sys.stderr)
                 if ev.model_path:
                     print(f"model saved: {ev.model_path}", file=sys.stderr)
+                emit(_finished_json(ev, trainer.test_metrics))
     except KeyboardInterrupt:
         bar.done()
         if report:
             _interrupted(trainer)
+            emit({"event": "interrupted", "checkpoint": str(trainer.checkpoint) if trainer.checkpoint else None})
         return EXIT_INTERRUPTED
     except (TrainingError, ModelFileError, DataError) as e:
         bar.done()
-        _err(rank_prefix() + str(e))
-        return EXIT_FAILED
+        return _fail(rank_prefix() + str(e), emit)
     if signalled():
         if report:
             _interrupted(trainer)
+            emit({"event": "interrupted", "checkpoint": str(trainer.checkpoint) if trainer.checkpoint else None})
         return EXIT_INTERRUPTED
     return EXIT_OK
+
+
+def _finished_json(ev, test_metrics: dict | None) -> dict:
+    """The "finished" JSON event: how the run ended, the saved model, its calibration,
+    test metrics (with --eval-test) and a fine-tune's before/after comparison."""
+    best = ev.best_epoch + 1 if ev.best_epoch is not None else None
+    return {
+        "event": "finished", "status": ev.status.value, "epochs_done": ev.epochs_done,
+        "best_val_acc": ev.best_val_acc, "best_epoch": best, "elapsed_s": ev.elapsed_s,
+        "model": ev.model_path, "temperature": ev.temperature, "val_ece": ev.val_ece,
+        "val_ece_uncalibrated": ev.val_ece_uncalibrated,
+        "test": dict(test_metrics) if test_metrics else None, "comparison": ev.comparison,
+    }  # fmt: skip
 
 
 def _interrupted(trainer) -> None:

@@ -1,5 +1,6 @@
 """Training-time augmentation: one batched `grid_sample` on the device (random affine,
-optional mirror, smooth elastic warp), with randomness derived from (seed, epoch, step)."""
+optional mirror, smooth elastic warp), then optional random erasing, with randomness
+derived from (seed, epoch, step)."""
 
 from __future__ import annotations
 
@@ -25,11 +26,12 @@ def augment_batch(
     x: torch.Tensor, cfg: TrainConfig, gen: torch.Generator, border: bool = False,
     share: tuple[int, slice] | None = None,
 ) -> torch.Tensor:  # fmt: skip
-    """Random affine (rotate, scale, shear, shift, optional mirror) + smooth elastic warp.
+    """Random affine (rotate, scale, shear, shift, optional mirror) + smooth elastic warp,
+    then random erasing (`cfg.erase`).
 
     Args:
         x: float images (B, C, H, W) in [0, 1], on any device.
-        cfg: the ranges (rotate_deg, scale, shear_deg, shift, hflip, elastic).
+        cfg: the ranges (rotate_deg, scale, shear_deg, shift, hflip, elastic, erase).
         gen: a CPU generator; random numbers are drawn on the CPU (tiny), so results do
             not depend on the device and a run moved between devices stays reproducible.
         border: pad with the edge pixels (photos) instead of zeros (ink on paper).
@@ -61,6 +63,31 @@ def augment_batch(
         coarse = torch.randn(total, 2, 3, 3, generator=gen)[rows].to(x.device)
         field_ = F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=False)
         grid = grid + field_.permute(0, 2, 3, 1) * (cfg.elastic * 2.0 / h)
-    return F.grid_sample(
-        x, grid, mode="bilinear", padding_mode="border" if border else "zeros", align_corners=False
-    )
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border" if border else "zeros", align_corners=False)
+    return erase(x, cfg.erase, gen, total, rows) if cfg.erase > 0 else x
+
+
+ERASE_AREA = (0.02, 0.4)  # share of the image a rectangle covers (Zhong et al.'s defaults)
+ERASE_ASPECT = (0.3, 1 / 0.3)  # its height / width
+
+
+def erase(x: torch.Tensor, p: float, gen: torch.Generator, total: int, rows: slice) -> torch.Tensor:
+    """Random erasing (Zhong et al. 2017, "Random Erasing Data Augmentation"): each image
+    with probability `p` gets one rectangle of random area and aspect (ERASE_AREA,
+    ERASE_ASPECT), wholly inside the image, replaced by uniform noise in [0, 1]. Batched:
+    one mask from coordinate comparisons. Draws (for `total` images, these `rows` kept)
+    come from `gen` on the CPU, like `augment_batch`'s."""
+    b, c, h, w = x.shape
+    u = torch.rand(total, 5, generator=gen)[rows]
+    noise = torch.rand(total, c, h, w, generator=gen)[rows].to(x.device, x.dtype)
+    area = ERASE_AREA[0] + u[:, 1] * (ERASE_AREA[1] - ERASE_AREA[0])
+    lo, hi = torch.log(torch.tensor(ERASE_ASPECT))
+    aspect = torch.exp(lo + u[:, 2] * (hi - lo))
+    eh = (torch.sqrt(area * aspect) * h).clamp(1, h)
+    ew = (torch.sqrt(area / aspect) * w).clamp(1, w)
+    y0, x0 = u[:, 3] * (h - eh), u[:, 4] * (w - ew)
+    ys, xs = torch.arange(h).view(1, h, 1), torch.arange(w).view(1, 1, w)
+    rows_in = (ys >= y0.view(-1, 1, 1)) & (ys < (y0 + eh).view(-1, 1, 1))
+    cols_in = (xs >= x0.view(-1, 1, 1)) & (xs < (x0 + ew).view(-1, 1, 1))
+    inside = rows_in & cols_in & (u[:, 0] < p).view(-1, 1, 1)
+    return torch.where(inside.unsqueeze(1).to(x.device), noise, x)

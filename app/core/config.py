@@ -37,6 +37,9 @@ class TrainConfig:
     shift: float = 0.10  # translation range (+/-, fraction of the image)
     elastic: float = 1.0  # smooth elastic warp amplitude, px (Simard et al. 2003); 0 = off
     hflip: bool = False  # random horizontal mirror: clothing and photos, never digits
+    # random erasing (Zhong et al. 2017): this share of the images gets one rectangle
+    # (2-40% of the area, aspect 0.3-3.3) filled with noise; 0 = off
+    erase: float = 0.0
     ema_decay: float = 0.998  # EMA of weights, used for eval and saving (+0.16% on MNIST 5k); 0 = off
     # Weight of the outlier-exposure loss (app.core.exposure): each step also shows as many
     # synthetic non-class images with a uniform target; 0 = off (it doubles a step's work).
@@ -56,6 +59,10 @@ class TrainConfig:
     replay_size: int = 4000  # images of the base's training data mixed into the examples
     personal_share: float = 0.25  # share of each epoch that is the user's examples (repeated)
     freeze_norm_stats: bool = False  # BatchNorm keeps its running statistics (eval mode)
+    # Learning without Forgetting (app.core.distill): weight of the pull toward the base's
+    # own softened outputs on the replayed images; 0 = off. Its temperature:
+    distill_weight: float = 0.0
+    distill_temperature: float = 2.0
 
     def validate(self) -> None:
         """Raises TrainingError naming the first setting that is out of range."""
@@ -70,6 +77,7 @@ class TrainConfig:
             (0 < self.lr <= 10 and math.isfinite(self.lr), f"learning rate must be in (0, 10], not {self.lr}"),
             (0 <= self.weight_decay < 1, f"weight decay must be in [0, 1), not {self.weight_decay}"),
             (0 <= self.label_smoothing < 1, "label smoothing must be in [0, 1)"),
+            (0 <= self.erase <= 1, f"erase must be in [0, 1], not {self.erase}"),
             (0 <= self.val_fraction < 0.9, f"validation fraction must be in [0, 0.9), not {self.val_fraction}"),
             (self.precision in PRECISIONS, "precision must be auto, fp32 or bf16"),
             (self.anneal in ANNEALS, f"anneal must be one of {', '.join(ANNEALS)}, not {self.anneal!r}"),
@@ -82,6 +90,8 @@ class TrainConfig:
             (0 <= self.train_last_stages <= 10, "train_last_stages must be 0..10"),
             (0 <= self.replay_size <= 10**7, "replay size must be >= 0"),
             (0 < self.personal_share <= 1, "personal share must be in (0, 1]"),
+            (0 <= self.distill_weight <= 100, f"distillation weight must be 0..100, not {self.distill_weight}"),
+            (0 < self.distill_temperature <= 20, f"distillation temperature must be in (0, 20], not {self.distill_temperature}"),
         ]
         for ok, msg in checks:
             if not ok:

@@ -15,7 +15,6 @@ a final comparison: the CLI and the GUI's trainer thread drive it like any run.
 from __future__ import annotations
 
 import copy
-import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,10 +24,11 @@ from torch import nn
 
 from app.core.config import TrainConfig, TrainingError
 from app.core.data import Dataset
+from app.core.distill import DistilledLoss, entry_block, teacher_tail
 from app.core.modelio import ModelCard, load_model
 from app.core.models import Classifier, CompactResNet
 from app.core.personal import held_out_mask
-from app.core.replay import load_replay, replay_for  # noqa: F401  (re-exported)
+from app.core.replay import load_replay, mixed, relabel, replay_for, split_flags  # noqa: F401  (re-exported)
 from app.core.training import Trainer, _Plan
 
 # --- the model ---------------------------------------------------------------------------------
@@ -119,34 +119,6 @@ def extend_head(model: Classifier, n_total: int, images: torch.Tensor, labels: t
     model.net.fc = new.to(w_old.device)
     model.num_classes = n_total
     return model
-
-
-# --- the data -----------------------------------------------------------------------------------
-
-
-def relabel(data: Dataset, classes: list[str]) -> Dataset:
-    """`data` with labels indexing `classes` (by name); images of classes not in it are
-    dropped."""
-    mapping = torch.tensor([classes.index(c) if c in classes else -1 for c in data.classes], dtype=torch.int64)
-    labels = mapping[data.labels]
-    keep = labels >= 0
-    paths = [p for p, k in zip(data.paths, keep.tolist()) if k] if data.paths else []
-    return Dataset(data.images[keep], labels[keep], list(classes), data.spec, data.name, data.source, paths=paths)
-
-
-def mixed(personal: Dataset, replay: Dataset | None, config: TrainConfig) -> Dataset:
-    """The training set of a fine-tune: a seeded sample of `replay_size` replayed
-    images, plus the personal examples repeated until they are `personal_share` of it."""
-    if replay is None or len(replay) == 0 or config.replay_size == 0:
-        return personal
-    g = torch.Generator().manual_seed(config.seed)
-    sample = replay.subset(torch.randperm(len(replay), generator=g)[: config.replay_size])
-    want = config.personal_share / max(1e-9, 1.0 - config.personal_share) * len(sample)
-    repeats = max(1, math.ceil(want / max(len(personal), 1)))
-    images = torch.cat([sample.images, personal.images.repeat(repeats, 1, 1, 1)])
-    labels = torch.cat([sample.labels, personal.labels.repeat(repeats)])
-    name = f"{personal.name} + {replay.name} replay"
-    return Dataset(images, labels, list(personal.classes), personal.spec, name, personal.source)
 
 
 # --- the comparison ----------------------------------------------------------------------------
@@ -249,7 +221,8 @@ class FineTuner(Trainer):
         self.replay = replay
         self.classes = classes
         self.comparison_test = relabel(base_test, list(card.classes)) if base_test is not None else None
-        data = mixed(self.personal_train, replay, config)
+        data, self._replayed = mixed(self.personal_train, replay, config)
+        self._distill: DistilledLoss | None = None
         super().__init__(config, data, out=out, checkpoint=checkpoint, command=command)
 
     # --- Trainer hooks ----------------------------------------------------------------------
@@ -260,6 +233,26 @@ class FineTuner(Trainer):
         model = extend_head(self.base, len(self.classes), self.personal_train.images[new], self.personal_train.labels[new])
         self._frozen_norms = freeze_except(model, trainable_modules(model, self.config.train_last_stages))
         return model
+
+    def _setup(self) -> _Plan:
+        plan = super()._setup()
+        cfg = self.config
+        if cfg.distill_weight > 0 and bool(self._replayed.any()):
+            assert self.model is not None
+            teacher = teacher_tail(self.base, cfg.train_last_stages).to(self.device)
+            if cfg.channels_last:
+                teacher = teacher.to(memory_format=torch.channels_last)
+            self._distill = DistilledLoss(self._criterion, teacher, cfg.distill_weight, cfg.distill_temperature)
+            self._criterion = self._distill
+            self._entry = entry_block(self.model, cfg.train_last_stages)
+            self._replay_rows = split_flags(self.data, self._replayed, cfg)
+        return plan
+
+    def _train_step(self, plan: _Plan, idx: torch.Tensor, rows: slice, epoch: int, step: int) -> tuple[float, int]:
+        if self._distill is None:
+            return super()._train_step(plan, idx, rows, epoch, step)
+        with self._distill.watching(self._entry, self._replay_rows[idx.cpu()]):
+            return super()._train_step(plan, idx, rows, epoch, step)
 
     def _train_mode(self) -> None:
         super()._train_mode()

@@ -58,7 +58,7 @@ FINETUNE: dict = dict(
     epochs=3, lr=0.01, warmup_fraction=0.2, ema_decay=0.0, val_fraction=0.05,
     train_last_stages=1, replay_size=4000, personal_share=0.25, freeze_norm_stats=True,
 )  # fmt: skip
-AUGMENT_FIELDS = ("hflip", "rotate_deg", "shear_deg", "scale", "shift", "elastic")
+AUGMENT_FIELDS = ("hflip", "rotate_deg", "shear_deg", "scale", "shift", "elastic", "erase")
 
 
 def recipe_for(dataset: str) -> str:

@@ -73,8 +73,8 @@ class TrainTab(QWidget):
         self._last_model: str | None = None
         self._run: tuple = ()  # (DataRequest, TrainConfig) of the run shown
         self._cell_source = None  # EvalSource of the saved model: what a cell click opens
-        self._paused = False
-        self._stopping = False
+        self._best: EpochEvent | None = None  # the best epoch seen (the saved model's matrix)
+        self._paused = self._stopping = False
 
         # --- left: settings and controls ---------------------------------------------------
         self.form = TrainForm()
@@ -208,10 +208,9 @@ class TrainTab(QWidget):
             out = unique_model_path(user_models_dir(), stem)
         self.plots.clear()
         self.confusion.clear()
-        self._run, self._cell_source = (request, config), None
+        self._run, self._cell_source, self._best = (request, config), None, None
         self._classes = []
-        self._paused = False
-        self._stopping = False
+        self._paused = self._stopping = False
         self.progress.show_loading()
         self._log(run_summary(config))
         self._log(f"model file: {out}" + (f" (resuming {resume})" if resume else ""))
@@ -276,13 +275,15 @@ class TrainTab(QWidget):
     def _on_epoch(self, ev: EpochEvent) -> None:
         self.plots.add_epoch(ev)
         val = "" if ev.val_acc is None else f" · val loss {ev.val_loss:.3f} acc {percent(ev.val_acc, 2)}"
-        split = "validation" if ev.val_acc is not None else "training data"
-        self.confusion.set_data(
-            self._classes, ev.confusion, ev.per_class_acc, f"Confusion matrix — epoch {ev.epoch + 1} ({split})",
-            ev.confusion_classes,
-        )
+        self._show_confusion(ev)
+        self._best = ev if ev.best else self._best
         self._log(f"epoch {ev.epoch + 1}/{ev.epochs}: train loss {ev.train_loss:.3f} acc {percent(ev.train_acc, 2)}"
                   f"{val}{'  * best' if ev.best else ''}")  # fmt: skip
+
+    def _show_confusion(self, ev: EpochEvent, note: str = "") -> None:
+        split = "validation" if ev.val_acc is not None else "training data"
+        title = f"Confusion matrix — epoch {ev.epoch + 1}{note} ({split})"
+        self.confusion.set_data(self._classes, ev.confusion, ev.per_class_acc, title, ev.confusion_classes)
 
     def _on_state(self, ev: StateEvent) -> None:
         if ev.state is TrainState.PROBLEM:
@@ -314,6 +315,8 @@ class TrainTab(QWidget):
             if calibration_summary(ev):
                 self._log(f"{calibration_summary(ev)}, temperature {ev.temperature:.3g}")
             self.status_label.setText(f"Saved {name}")
+            if self._best is not None and self._best.epoch == ev.best_epoch:  # the saved epoch's matrix
+                self._show_confusion(self._best, ", the saved model")
             self.model_saved.emit(ev.model_path)
         else:
             self.status_label.setText("Stopped before the first epoch ended: no model saved")

@@ -87,8 +87,9 @@ def test_replay_is_sampled_and_examples_repeated_to_their_share():
     personal = relabel(drawn_digits(1), [str(i) for i in range(10)])
     replay = drawn_digits(8)
     config = default_config("mnist", finetune=True, replay_size=60, personal_share=0.25)
-    data = mixed(personal.subset(torch.arange(4)), replay, config)
+    data, replayed = mixed(personal.subset(torch.arange(4)), replay, config)
     assert len(data) == 60 + 4 * 5  # 20 = a quarter of 80
+    assert replayed.tolist() == [True] * 60 + [False] * 20
     renamed = relabel(drawn_digits(1), ["9", "8", "x"])
     assert renamed.labels.tolist() == [1, 0] and len(renamed) == 2
 

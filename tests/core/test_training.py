@@ -371,6 +371,7 @@ def test_disk_full_while_checkpointing_is_a_training_error(tmp_path, data, monke
         ({"limit": -5}, "limit"),
         ({"anneal": "step"}, "anneal must be one of cos, linear"),
         ({"warmup_fraction": 1.0}, "warmup fraction"),
+        ({"erase": 1.5}, "erase must be in \\[0, 1\\]"),
     ],
 )
 def test_invalid_settings_are_refused_with_the_reason(data, change, message):
@@ -429,6 +430,21 @@ def test_hflip_mirrors_about_half_of_a_batch_and_nothing_else():
     mirrored = (out - x.flip(-1)).abs().flatten(1).amax(1) < 1e-5
     assert bool((same | mirrored).all())  # each image is itself or its mirror, exactly
     assert 16 <= int(mirrored.sum()) <= 48
+
+
+def test_random_erasing_covers_one_rectangle_in_about_its_share_of_the_images():
+    x = torch.full((400, 1, 28, 28), -1.0)  # outside [0, 1]: every erased pixel shows
+    cfg = TrainConfig(rotate_deg=0, scale=0, shear_deg=0, shift=0, elastic=0, erase=0.5, augment=True)
+    out = augment_batch(x, cfg, torch.Generator().manual_seed(0), border=True)
+    erased = out >= 0
+    hit = erased.flatten(1).any(1)
+    assert 160 <= int(hit.sum()) <= 240  # p = 0.5
+    area = erased[hit].flatten(1).float().mean(1)
+    assert float(area.min()) >= 0.01 and float(area.max()) <= 0.45  # 2-40% of the image, rounded to pixels
+    rows, cols = erased[hit, 0].any(2), erased[hit, 0].any(1)  # (n, h), (n, w)
+    assert torch.equal(erased[hit, 0], rows.unsqueeze(2) & cols.unsqueeze(1))  # one axis-aligned rectangle
+    again = augment_batch(x, cfg, torch.Generator().manual_seed(0), border=True)
+    assert torch.equal(out, again)  # the step's generator alone decides
 
 
 def test_digit_recipe_never_mirrors():

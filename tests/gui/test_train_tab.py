@@ -357,3 +357,28 @@ def test_an_unusable_device_choice_reverts_to_the_device_in_use(qtbot, tab):
         assert "the GPU went away" in tab.error_banner.text()
     finally:
         tab._thread = None
+
+
+def test_the_saved_epochs_confusion_is_shown_when_the_run_ends(tab, tmp_path):
+    """The matrix follows the epochs live; at the end it shows the best (saved) epoch's,
+    so a cell click (which evaluates the saved model) opens what the matrix counts."""
+    from app.core.events import EpochEvent, FinishedEvent, FinishStatus
+
+    def epoch(i: int, matrix: list, best: bool) -> EpochEvent:
+        return EpochEvent(
+            epoch=i, epochs=2, train_loss=0.1, train_acc=0.9, val_loss=0.2, val_acc=0.9,
+            per_class_acc=[0.9, 0.9], confusion=matrix, images_per_s=100.0, elapsed_s=1.0,
+            eta_s=0.0, best=best,
+        )  # fmt: skip
+
+    tab._classes = ["a", "b"]
+    tab._on_epoch(epoch(0, [[5, 0], [0, 5]], best=True))
+    tab._on_epoch(epoch(1, [[4, 1], [1, 4]], best=False))
+    assert tab.confusion.matrix() == [[4, 1], [1, 4]]  # live: the last epoch
+    model = tmp_path / "m.safetensors"
+    tab._on_training_finished(FinishedEvent(
+        status=FinishStatus.COMPLETED, epochs_done=2, best_val_acc=1.0, best_epoch=0,
+        model_path=str(model), elapsed_s=2.0,
+    ))  # fmt: skip
+    assert tab.confusion.matrix() == [[5, 0], [0, 5]]  # the saved model's epoch
+    assert "epoch 1, the saved model" in tab.confusion._title
