@@ -81,15 +81,16 @@ def scenario(name: str, overrides: dict, seed: int = 0) -> dict:
         for _ in range(per_class):
             store.add(label, writer.drawing(label, rng))
     tuner = build_finetuner(default_model_path(), root, "mnist", str(MNIST_DIR), **overrides)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     done = None
-    trained_at = 0.0
+    trained_at = trained_cpu = 0.0
     for ev in tuner.run():
         if isinstance(ev, EpochEvent):
             trained_at = time.perf_counter() - t0  # the last epoch's end: training done
+            trained_cpu = time.process_time() - c0
         if isinstance(ev, FinishedEvent):
             done = ev
-    total = time.perf_counter() - t0
+    total, total_cpu = time.perf_counter() - t0, time.process_time() - c0
     assert done is not None and done.comparison is not None
     fresh_labels = labels * (200 // len(labels) if name == "writer" else 100)
     fresh = writer.pixels(fresh_labels, seed=1234)
@@ -118,6 +119,10 @@ def scenario(name: str, overrides: dict, seed: int = 0) -> dict:
         "mnist_after": c["test_after"],
         "finetune_s": trained_at,  # setup and the epochs
         "comparison_s": total - trained_at,  # calibration and the before/after comparison
+        # CPU-seconds of this process (all its threads): with 1 thread, the work itself,
+        # barely moved by other sessions' load, unlike the wall-clock times
+        "finetune_cpu_s": trained_cpu,
+        "comparison_cpu_s": total_cpu - trained_cpu,
         "config": tuner.config.to_dict(),
     }
 
@@ -198,13 +203,15 @@ def main() -> int:
     rows = []
     for r in results:
         target_fresh = 0.95 if r["scenario"] == "writer" else 0.90
-        mnist_ok = (r["mnist_before"] - r["mnist_after"] <= 0.002) if r["scenario"] == "writer" else r["mnist_after"] >= 0.99
+        drop = round((r["mnist_before"] - r["mnist_after"]) * 100, 2)  # points, as read (no float residue)
+        mnist_ok = drop <= 0.2 if r["scenario"] == "writer" else round(r["mnist_after"] * 100, 2) >= 99.0
         rows.append([
             r["scenario"], f"{r['fresh_before']:.1%} -> {r['fresh_after']:.1%} (>= {target_fresh:.0%})",
             f"{r['held_out_before']:.1%} -> {r['held_out_after']:.1%}",
             f"{r['unreplayed_before']:.2%} -> {r['unreplayed_after']:.2%}",
             f"{r['mnist_before']:.2%} -> {r['mnist_after']:.2%} ({'ok' if mnist_ok else 'MISSED'})",
-            f"{r['finetune_s']:.1f} s", f"{r['estimated_unloaded_s']:.1f} s", f"{r['comparison_s']:.1f} s",
+            f"{r['finetune_s']:.1f} s ({r['finetune_cpu_s']:.1f} CPU-s)", f"{r['estimated_unloaded_s']:.1f} s",
+            f"{r['comparison_s']:.1f} s ({r['comparison_cpu_s']:.1f} CPU-s)",
         ])  # fmt: skip
     headers = ["scenario", "fresh drawings", "held-out examples", "MNIST train not replayed", "MNIST test"]
     print_table([*headers, "training (this run)", "unloaded estimate (<= 30 s)", "end of run"], rows)

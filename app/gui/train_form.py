@@ -101,6 +101,15 @@ class TrainForm(QWidget):
         self.augment_check = QCheckBox(objectName="augmentCheck")
         self.augment_check.setChecked(d.augment)
         self.augment_check.setToolTip("Random changes to every training batch, on the device (see Recipe)")
+        # Outlier exposure (app.core.exposure): the weight of the "none of these" loss.
+        self.outlier_spin = QDoubleSpinBox(objectName="outlierSpin", minimum=0, maximum=99, decimals=2, singleStep=0.1)
+        self.outlier_spin.setSpecialValueText("off")
+        self.outlier_spin.setValue(d.outlier_exposure)
+        self.outlier_spin.setToolTip(
+            "Also show the model synthetic images of none of its classes (strokes, shapes, blobs; "
+            "letters for digit models) with a 'none of these' target, at this weight (0.5 is usual): "
+            "it then says 'this does not look like ...' far more often. Each step costs about twice as long."
+        )
         self.val_spin = QDoubleSpinBox(objectName="valSplitSpin", minimum=0, maximum=100, decimals=1, suffix=" %")
         self.val_spin.setValue(100 * d.val_fraction)
         self.seed_spin = QSpinBox(objectName="seedSpin", minimum=0, maximum=2**31 - 1, value=d.seed)
@@ -124,6 +133,7 @@ class TrainForm(QWidget):
         form.addRow("Batch size", self.batch_spin)
         form.addRow("Learning rate", self.lr_edit)
         form.addRow("Augmentation", self.augment_check)
+        form.addRow("Outlier exposure", self.outlier_spin)
         form.addRow("Validation split", self.val_spin)
         form.addRow("Seed", self.seed_spin)
         form.addRow("Max. images", self.limit_spin)
@@ -133,11 +143,12 @@ class TrainForm(QWidget):
         self._fields = {
             "epochs": self.epochs_spin, "batch size": self.batch_spin, "learning rate": self.lr_edit,
             "validation": self.val_spin, "limit": self.limit_spin, "unknown architecture": self.arch_combo,
-            "data": self.folder_edit,
+            "data": self.folder_edit, "outlier exposure": self.outlier_spin,
         }  # fmt: skip
         for w in (self.epochs_spin, self.batch_spin, self.seed_spin, self.limit_spin, self.image_size_spin):
             w.valueChanged.connect(self._revalidate)
         self.val_spin.valueChanged.connect(self._revalidate)
+        self.outlier_spin.valueChanged.connect(self._revalidate)
         self.lr_edit.textChanged.connect(self._revalidate)
         self.folder_edit.textChanged.connect(self._revalidate)
         self.arch_combo.currentIndexChanged.connect(self._revalidate)
@@ -177,6 +188,7 @@ class TrainForm(QWidget):
             batch_size=self.batch_spin.value(),
             lr=lr,
             augment=self.augment_check.isChecked(),
+            outlier_exposure=round(self.outlier_spin.value(), 4),
             val_fraction=round(self.val_spin.value() / 100, 4),
             seed=self.seed_spin.value(),
             limit=self.limit_spin.value(),
@@ -251,6 +263,7 @@ class TrainForm(QWidget):
         settings.setValue("batch_size", self.batch_spin.value())
         settings.setValue("lr", self.lr_edit.text())
         settings.setValue("augment", self.augment_check.isChecked())
+        settings.setValue("outlier_exposure", self.outlier_spin.value())
         settings.setValue("val_percent", self.val_spin.value())
         settings.setValue("seed", self.seed_spin.value())
         settings.setValue("limit", self.limit_spin.value())
@@ -287,6 +300,7 @@ class TrainForm(QWidget):
             self.batch_spin.setValue(num("batch_size", self.batch_spin.value()))
             self.lr_edit.setText(str(settings.value("lr", self.lr_edit.text())))
             self.augment_check.setChecked(flag("augment", True))
+            self.outlier_spin.setValue(num("outlier_exposure", self.outlier_spin.value(), float))
             self.val_spin.setValue(num("val_percent", self.val_spin.value(), float))
             self.seed_spin.setValue(num("seed", self.seed_spin.value()))
             self.limit_spin.setValue(num("limit", 0))
@@ -305,7 +319,8 @@ class TrainForm(QWidget):
 
     def _recipe_changed(self) -> None:
         """Shows what the augmentation does; proposes the recipe's architecture, epochs,
-        batch size and learning rate where a field still holds the previous proposal."""
+        batch size, learning rate and outlier exposure where a field still holds the
+        previous proposal."""
         new = self.recipe()
         self.augment_check.setText(f"Random {RECIPE_LABELS[new]}")
         if not self._loading and new != self._recipe:
@@ -319,6 +334,8 @@ class TrainForm(QWidget):
                 self.batch_spin.setValue(new_b)
             if self.lr_edit.text().strip() == f"{old_lr:g}":
                 self.lr_edit.setText(f"{new_lr:g}")
+            if self.outlier_spin.value() == recipe_config(self._recipe).outlier_exposure:
+                self.outlier_spin.setValue(recipe_config(new).outlier_exposure)
         self._recipe = new
         self._revalidate()
 

@@ -67,7 +67,7 @@ def test_the_data_request_follows_the_dataset_and_folder(form, tmp_path):
 
 def test_locking_disables_every_field_and_unlocking_restores_them(form):
     fields = [form.dataset_combo, form.arch_combo, form.epochs_spin, form.batch_spin, form.lr_edit,
-              form.augment_check, form.val_spin, form.seed_spin, form.limit_spin]  # fmt: skip
+              form.augment_check, form.outlier_spin, form.val_spin, form.seed_spin, form.limit_spin]  # fmt: skip
     form.set_locked(True)
     assert not any(w.isEnabled() for w in fields)
     form.set_locked(False)
@@ -96,3 +96,33 @@ def b_group(store: QSettings) -> str:
     groups = store.childGroups()
     assert len(groups) == 1
     return groups[0]
+
+
+def test_outlier_exposure_reaches_the_run_is_checked_and_follows_the_recipe(qtbot, form, monkeypatch, tmp_path):
+    from app.core import recipes
+
+    assert form.outlier_spin.value() == 0 and form.outlier_spin.text() == "off"  # the digits recipe: off
+    assert form.config().outlier_exposure == 0
+    form.outlier_spin.setValue(0.5)
+    assert form.config().outlier_exposure == 0.5
+    form.outlier_spin.setValue(12)  # the spin box allows it; TrainConfig says why not
+    assert form.error().startswith("outlier exposure must be 0..10")
+    assert form.outlier_spin.styleSheet() != ""
+    form.outlier_spin.setValue(0.5)
+    assert form.error() == ""
+    store = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    form.save_settings(store)
+    restored = TrainForm()
+    qtbot.addWidget(restored)
+    restored.load_settings(store)
+    assert restored.config().outlier_exposure == 0.5
+    # A recipe that uses it proposes its weight where the field still holds the old proposal.
+    monkeypatch.setitem(recipes.RECIPES, "digits-40", {**recipes.RECIPES["digits-40"], "outlier_exposure": 0.7})
+    form.outlier_spin.setValue(0.0)
+    form.recipe_combo.setCurrentIndex(form.recipe_combo.findData("digits-40"))
+    assert form.config().outlier_exposure == 0.7
+    form.recipe_combo.setCurrentIndex(form.recipe_combo.findData("digits"))
+    assert form.config().outlier_exposure == 0.0
+    form.outlier_spin.setValue(0.3)  # the user's own value stays
+    form.recipe_combo.setCurrentIndex(form.recipe_combo.findData("digits-40"))
+    assert form.config().outlier_exposure == 0.3
