@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 MNIST  ?= ../shared/data/mnist
 
-.PHONY: run test lint bench model evaluate clean bundle bundle-test
+.PHONY: run test lint bench model model-oe evaluate clean bundle bundle-test
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,14 @@ model: $(STAMP)
 	$(PY) -m app train --dataset mnist --data-dir $(MNIST) --recipe digits-40 --arch resnet-mnist --epochs 40 \
 	  --batch-size 64 --lr 0.1 --seed 0 --eval-test --out model_weights/mnist-resnet.safetensors
 	$(PY) -m app calibrate --model model_weights/mnist-resnet.safetensors --data-dir $(MNIST) --eval-test
+
+# The same recipe with outlier exposure (letters in the pool): flags 89.4% of non-digits
+# at 99.29% test accuracy (README, "How sure is it?"); written beside the shipped model,
+# not over it. About 15 min on 2 cores.
+model-oe: $(STAMP)
+	$(PY) -m app train --dataset mnist --data-dir $(MNIST) --recipe digits-40 --arch resnet-mnist --epochs 40 \
+	  --batch-size 64 --lr 0.1 --seed 0 --eval-test --outlier-exposure 0.5 --out model_weights/mnist-resnet-oe.safetensors
+	$(PY) -m app calibrate --model model_weights/mnist-resnet-oe.safetensors --data-dir $(MNIST) --eval-test
 
 evaluate: $(STAMP)
 	$(PY) -m app evaluate --dataset mnist --data-dir $(MNIST)

@@ -13,6 +13,12 @@ from app.core.config import TrainConfig, TrainingError, with_overrides
 # by validation accuracy, within a 15-minute run on a 2-core CPU: the compact ResNet-20
 # for 12 epochs ties resnet-mnist for 8 (val 93.8-94.2%, 2 seeds each) at about half the
 # CPU time per epoch; the digit recipe reached 92.2%.
+# Tried against it since (docs/performance.md, "Fashion-MNIST, second pass"), not adopted:
+#   erase 0.5 (random erasing), 15 epochs   93.27% test: -0.4%, a loser at this length
+#   arch resnet-mnist, 12 epochs            93.85% test / 94.37% val in 657 s on 2 threads:
+#                                           within seed noise, 1.6x the time per image
+#   ResNet-14 at 20 px then 28 px, 4 epochs  91.3%: fast (3.8x the seeds' recipe to 91.3%)
+#                                           but never 92%
 #
 # "digits" is the fastest way to 99.0% on the 5k MNIST digits that bench/speedrun_lab.py
 # found (docs/performance.md, "Speed-run lab"), each choice measured there:

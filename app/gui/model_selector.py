@@ -46,8 +46,11 @@ class ModelSelector(QComboBox):
 
     def _scan(self) -> list[tuple[str, str]]:
         shipped = resources.default_model_path()
-        entries = [(f"{shipped.stem} (built-in)", str(shipped))]
-        seen = {_key(shipped)}
+        weights = resources.weights_dir()
+        others = sorted(weights.glob("*.safetensors"), key=lambda p: p.name.lower()) if weights.is_dir() else []
+        builtin = [shipped] + [p for p in others if _key(p) != _key(shipped)]  # e.g. `make model-oe`'s
+        entries = [(f"{p.stem} (built-in)", str(p)) for p in builtin]
+        seen = {_key(p) for p in builtin}
         folder = resources.user_models_dir()
         found = sorted(folder.glob("*.safetensors"), key=lambda p: p.name.lower()) if folder.is_dir() else []
         for p in found + [Path(e) for e in self._extra]:

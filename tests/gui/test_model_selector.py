@@ -40,6 +40,18 @@ def test_shipped_model_first_then_the_users_models_by_name(qtbot, models_dir):
     assert sel.paths()[1] == str(models_dir / "Apple.safetensors")
 
 
+def test_other_models_beside_the_shipped_one_are_listed_as_built_in(qtbot, models_dir, tmp_path, monkeypatch):
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for name in ("mnist-resnet", "mnist-resnet-oe"):  # `make model-oe` writes the second
+        (weights / f"{name}.safetensors").write_bytes(b"")
+    monkeypatch.setattr(resources, "weights_dir", lambda: weights)
+    sel = ModelSelector()
+    qtbot.addWidget(sel)
+    assert names(sel) == ["mnist-resnet (built-in)", "mnist-resnet-oe (built-in)", "Apple", "zebra"]
+    assert sel.current_path() == str(weights / "mnist-resnet.safetensors")
+
+
 def test_a_model_trained_meanwhile_appears_when_the_list_is_opened(qtbot, models_dir):
     sel = ModelSelector()
     qtbot.addWidget(sel)
