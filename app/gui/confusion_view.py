@@ -69,6 +69,13 @@ class ConfusionView(QWidget):
         self.setToolTip("rows: true class, columns: predicted class; click a cell to see its images")
         self.update()
 
+    def show_epoch(self, classes: list[str], ev, note: str = "") -> None:
+        """Shows a training epoch's matrix (`app.core.events.EpochEvent`), titled with the
+        epoch, `note` and the split it counts (validation, or training data without one)."""
+        split = "validation" if ev.val_acc is not None else "training data"
+        title = f"Confusion matrix — epoch {ev.epoch + 1}{note} ({split})"
+        self.set_data(classes, ev.confusion, ev.per_class_acc, title, ev.confusion_classes)
+
     def set_selected(self, cell: tuple[int, int] | None) -> None:
         """Outlines this (true, predicted) cell, None for none (or when it is not drawn)."""
         if cell is not None and self._index is not None:

@@ -275,15 +275,10 @@ class TrainTab(QWidget):
     def _on_epoch(self, ev: EpochEvent) -> None:
         self.plots.add_epoch(ev)
         val = "" if ev.val_acc is None else f" · val loss {ev.val_loss:.3f} acc {percent(ev.val_acc, 2)}"
-        self._show_confusion(ev)
+        self.confusion.show_epoch(self._classes, ev)
         self._best = ev if ev.best else self._best
         self._log(f"epoch {ev.epoch + 1}/{ev.epochs}: train loss {ev.train_loss:.3f} acc {percent(ev.train_acc, 2)}"
                   f"{val}{'  * best' if ev.best else ''}")  # fmt: skip
-
-    def _show_confusion(self, ev: EpochEvent, note: str = "") -> None:
-        split = "validation" if ev.val_acc is not None else "training data"
-        title = f"Confusion matrix — epoch {ev.epoch + 1}{note} ({split})"
-        self.confusion.set_data(self._classes, ev.confusion, ev.per_class_acc, title, ev.confusion_classes)
 
     def _on_state(self, ev: StateEvent) -> None:
         if ev.state is TrainState.PROBLEM:
@@ -316,7 +311,7 @@ class TrainTab(QWidget):
                 self._log(f"{calibration_summary(ev)}, temperature {ev.temperature:.3g}")
             self.status_label.setText(f"Saved {name}")
             if self._best is not None and self._best.epoch == ev.best_epoch:  # the saved epoch's matrix
-                self._show_confusion(self._best, ", the saved model")
+                self.confusion.show_epoch(self._classes, self._best, ", the saved model")
             self.model_saved.emit(ev.model_path)
         else:
             self.status_label.setText("Stopped before the first epoch ended: no model saved")
