@@ -28,7 +28,7 @@ from app.core.distill import DistilledLoss, entry_block, teacher_tail
 from app.core.modelio import ModelCard, load_model
 from app.core.models import Classifier, CompactResNet
 from app.core.personal import held_out_mask
-from app.core.replay import load_replay, mixed, relabel, replay_for, split_flags  # noqa: F401  (re-exported)
+from app.core.replay import load_replay, mixed, relabel, split_flags
 from app.core.training import Trainer, _Plan
 
 # --- the model ---------------------------------------------------------------------------------

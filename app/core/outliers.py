@@ -46,7 +46,7 @@ MIX = {
     "letters": 0.3,
 }  # fmt: skip
 KINDS = tuple(MIX)
-_DRAWN = ("strokes", "polygon", "glyph", "blobs", "letters")  # need no training images
+_DRAWN = ("strokes", "polygon", "glyph", "blobs", "letters")  # need no training images (_DRAW)
 _CANVAS = 96  # px: strokes and blobs are drawn at this size, then prepared
 
 
@@ -157,6 +157,13 @@ def _overlay(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> np.ndarr
     return np.maximum(a, np.roll(np.roll(b, dy, 0), dx, 1))
 
 
+# The drawn kinds: each takes the rng and gives a white-on-black uint8 drawing.
+_DRAW = {
+    "strokes": _strokes, "polygon": _polygon, "glyph": _glyph, "blobs": _blobs,
+    "letters": lambda rng: glyph_outliers.letter_outlier(rng, _CANVAS),
+}  # fmt: skip
+
+
 def synthetic_outliers(
     n: int,
     spec: InputSpec,
@@ -186,10 +193,7 @@ def synthetic_outliers(
     for i, pick in enumerate(picks):
         kind = kinds[pick]
         if kind in _DRAWN:
-            if kind == "letters":
-                raw = glyph_outliers.letter_outlier(rng, _CANVAS)
-            else:
-                raw = {"strokes": _strokes, "polygon": _polygon, "glyph": _glyph, "blobs": _blobs}[kind](rng)
+            raw = _DRAW[kind](rng)
             if spec.mode != "digit":  # objects and photos: ink on a random mid-grey ground
                 bg = rng.uniform(0, 0.6)
                 raw = (bg * 255 + raw.astype(np.float32) * (1 - bg)).astype(np.uint8)

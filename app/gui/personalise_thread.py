@@ -10,9 +10,10 @@ from PySide6.QtCore import QObject
 from app.core.config import TrainConfig
 from app.core.data import DataError
 from app.core.datarequest import DataRequest
-from app.core.finetune import FineTuner, finetune_config, load_replay, replay_for
+from app.core.finetune import FineTuner, finetune_config
 from app.core.modelio import read_card
 from app.core.personal import load_examples
+from app.core.replay import load_replay, replay_for
 from app.gui.trainer_thread import TrainerThread, gui_training_threads
 
 

@@ -12,8 +12,9 @@ import torch
 from torch.nn import functional as F
 
 from app.core.distill import DistilledLoss, distillation_loss, entry_block, teacher_tail
-from app.core.finetune import FineTuner, relabel, split_flags
+from app.core.finetune import FineTuner
 from app.core.recipes import default_config
+from app.core.replay import relabel, split_flags
 from tests.helpers.data import drawn_digits
 from tests.helpers.models import random_model, write_model
 

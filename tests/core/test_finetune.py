@@ -19,9 +19,7 @@ from app.core.finetune import (
     extend_head,
     freeze_except,
     head_of,
-    mixed,
     penultimate,
-    relabel,
     stages,
     trainable_modules,
 )
@@ -29,6 +27,7 @@ from app.core.modelio import card_path, load_model
 from app.core.models import build_model
 from app.core.personal import PersonalStore
 from app.core.recipes import FINETUNE, default_config
+from app.core.replay import mixed, relabel
 from tests.helpers.data import drawn_digits
 from tests.helpers.models import random_model, write_model
 
