@@ -55,3 +55,14 @@ def test_a_setting_without_a_flag_is_refused_not_dropped():
     config = replace(default_config("mnist"), rotate_deg=30.0)
     with pytest.raises(ValueError, match="rotate_deg"):
         train_args(DataRequest("mnist"), config, "digits")
+
+
+def test_distillation_flags_reach_the_config():
+    got = config_from_cli(
+        ["train", "--dataset", "mnist", "--recipe", "digits-40", "--seed", "1", "--split-seed", "0",
+         "--keep-last", "--teacher", "a.safetensors", "--teacher", "b.safetensors"]
+    )  # fmt: skip
+    assert (got.seed, got.split_seed, got.keep_last) == (1, 0, True)
+    assert got.teachers == ("a.safetensors", "b.safetensors") and got.distill_weight == 1.0
+    plain = config_from_cli(["train", "--dataset", "mnist", "--recipe", "digits-40"])
+    assert (plain.split_seed, plain.keep_last, plain.teachers, plain.distill_weight) == (None, False, (), 0.0)
