@@ -12,7 +12,7 @@ from app.cli.parser import build_parser
 from app.cli.train import train_config
 from app.core.commandline import torchrun_command, train_args
 from app.core.datarequest import DataRequest
-from app.core.recipes import default_config
+from app.core.recipes import TAUGHT, default_config
 
 
 def config_from_cli(argv: list[str]):
@@ -63,6 +63,7 @@ def test_distillation_flags_reach_the_config():
          "--keep-last", "--teacher", "a.safetensors", "--teacher", "b.safetensors"]
     )  # fmt: skip
     assert (got.seed, got.split_seed, got.keep_last) == (1, 0, True)
-    assert got.teachers == ("a.safetensors", "b.safetensors") and got.distill_weight == 1.0
+    assert got.teachers == ("a.safetensors", "b.safetensors")
+    assert (got.distill_weight, got.distill_temperature) == (TAUGHT["distill_weight"], TAUGHT["distill_temperature"])
     plain = config_from_cli(["train", "--dataset", "mnist", "--recipe", "digits-40"])
     assert (plain.split_seed, plain.keep_last, plain.teachers, plain.distill_weight) == (None, False, (), 0.0)

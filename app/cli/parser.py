@@ -77,8 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     t.add_argument(
         "--teacher", action="append", default=None, metavar="MODEL",
-        help="distil from this trained model (repeat for an ensemble: their mean logits); the "
-        "recipe's distillation weight, else 1",
+        help="distil from this trained model (repeat for an ensemble: their mean logits), with "
+        "the distillation settings of recipes.TAUGHT (the last epoch is kept); the teachers must "
+        "have held out the same digits (see --split-seed)",
     )  # fmt: skip
     t.add_argument("--split-seed", type=int, default=None, help="the validation split's seed (default: --seed)")
     t.add_argument("--limit", type=int, default=None, help="train on the first N images only")

@@ -120,15 +120,13 @@ def train_config(args: argparse.Namespace):
 
     config = default_config(
         Path(args.dataset).name,
-        recipe=None if args.recipe == "auto" else args.recipe,
+        recipe=None if args.recipe == "auto" else args.recipe, taught=bool(args.teacher),
         arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         device=args.device, seed=args.seed, val_fraction=args.val_split,
         precision=args.precision, limit=args.limit, threads=args.threads,
         outlier_exposure=args.outlier_exposure, split_seed=args.split_seed,
         keep_last=args.keep_last, teachers=tuple(args.teacher) if args.teacher else None,
     )  # fmt: skip
-    if config.teachers and not config.distill_weight:
-        config = with_overrides(config, distill_weight=1.0)
     if args.no_augment:
         config = with_overrides(config, augment=False)
     config.validate()
