@@ -75,6 +75,12 @@ FINETUNE: dict = dict(
     train_last_stages=1, replay_size=4000, personal_share=0.1, freeze_norm_stats=True,
     distill_weight=1.0, distill_temperature=2.0,
 )  # fmt: skip
+# A run that distils from trained models (`train --teacher MODEL ...`, app.core.teachers)
+# on top of its recipe. Fixed in advance, not tuned: LwF's weight and temperature above
+# (Hinton et al.'s usual T = 2), and the last epoch kept (a fixed schedule: with 500
+# validation digits, 0.2% a digit, the best validation epoch is noise; validation then
+# only calibrates).
+TAUGHT: dict = dict(distill_weight=1.0, distill_temperature=2.0, keep_last=True)
 AUGMENT_FIELDS = ("hflip", "rotate_deg", "shear_deg", "scale", "shift", "elastic", "erase")
 
 
@@ -94,13 +100,17 @@ def recipe_config(name: str) -> TrainConfig:
     return TrainConfig(**RECIPES[name])
 
 
-def default_config(dataset: str, recipe: str | None = None, *, finetune: bool = False, **overrides) -> TrainConfig:
+def default_config(
+    dataset: str, recipe: str | None = None, *, finetune: bool = False, taught: bool = False, **overrides
+) -> TrainConfig:  # fmt: skip
     """TrainConfig for a dataset (`mnist`, `fashion-mnist` or a folder name) with its
-    recipe applied, then (`finetune`) the short fine-tune's settings, then the given
-    non-None overrides."""
+    recipe applied, then (`finetune`) the short fine-tune's settings or (`taught`) a
+    distilling run's, then the given non-None overrides."""
     config = recipe_config(recipe or recipe_for(dataset))
     if finetune:
         config = with_overrides(config, **FINETUNE)
+    if taught:
+        config = with_overrides(config, **TAUGHT)
     return with_overrides(config, **overrides)
 
 
