@@ -12,7 +12,7 @@ from app.cli.parser import build_parser
 from app.cli.train import train_config
 from app.core.commandline import torchrun_command, train_args
 from app.core.datarequest import DataRequest
-from app.core.recipes import default_config
+from app.core.recipes import TAUGHT, default_config
 
 
 def config_from_cli(argv: list[str]):
@@ -55,3 +55,15 @@ def test_a_setting_without_a_flag_is_refused_not_dropped():
     config = replace(default_config("mnist"), rotate_deg=30.0)
     with pytest.raises(ValueError, match="rotate_deg"):
         train_args(DataRequest("mnist"), config, "digits")
+
+
+def test_distillation_flags_reach_the_config():
+    got = config_from_cli(
+        ["train", "--dataset", "mnist", "--recipe", "digits-40", "--seed", "1", "--split-seed", "0",
+         "--keep-last", "--teacher", "a.safetensors", "--teacher", "b.safetensors"]
+    )  # fmt: skip
+    assert (got.seed, got.split_seed, got.keep_last) == (1, 0, True)
+    assert got.teachers == ("a.safetensors", "b.safetensors")
+    assert (got.distill_weight, got.distill_temperature) == (TAUGHT["distill_weight"], TAUGHT["distill_temperature"])
+    plain = config_from_cli(["train", "--dataset", "mnist", "--recipe", "digits-40"])
+    assert (plain.split_seed, plain.keep_last, plain.teachers, plain.distill_weight) == (None, False, (), 0.0)

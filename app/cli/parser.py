@@ -71,6 +71,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--precision", default=None, choices=PRECISIONS)
     t.add_argument("--val-split", type=float, default=None)
     t.add_argument("--seed", type=int, default=None)
+    t.add_argument(
+        "--keep-last", action="store_true", default=None,
+        help="save the last epoch's weights, not the best validation epoch's",
+    )  # fmt: skip
+    t.add_argument(
+        "--teacher", action="append", default=None, metavar="MODEL",
+        help="distil from this trained model (repeat for an ensemble: their mean logits), with "
+        "the distillation settings of recipes.TAUGHT (the last epoch is kept); the teachers must "
+        "have held out the same digits (see --split-seed)",
+    )  # fmt: skip
+    t.add_argument("--split-seed", type=int, default=None, help="the validation split's seed (default: --seed)")
     t.add_argument("--limit", type=int, default=None, help="train on the first N images only")
     t.add_argument("--threads", type=int, default=None)
     t.add_argument(

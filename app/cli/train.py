@@ -64,6 +64,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = train_config(args)
         if args.nproc < 1:
             raise TrainingError(f"--nproc must be at least 1, not {args.nproc}")
+        if config.teachers and (args.nproc > 1 or worker):
+            raise TrainingError("--teacher runs in one process (no --nproc, no torchrun)")
         if args.nproc > 1 and not worker:  # bad settings are reported once, before the launch
             return launch_local(args.argv, args.nproc, config.threads)
         if config.threads:  # process-wide: set by the process's owner, never by the trainer
@@ -86,6 +88,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             trainer: Trainer = distributed.DistributedTrainer(ctx, config, data, sync_bn=args.sync_bn, **kwargs)
             if ctx.is_main:
                 print(f"{ctx.world_size} processes ({ctx.backend}), global batch {config.batch_size}", file=sys.stderr)
+        elif config.teachers:
+            from app.core.teachers import TaughtTrainer
+
+            trainer = TaughtTrainer(config, data, **kwargs)
         else:
             trainer = Trainer(config, data, **kwargs)
     except (DataError, TrainingError, ValueError) as e:
@@ -114,11 +120,12 @@ def train_config(args: argparse.Namespace):
 
     config = default_config(
         Path(args.dataset).name,
-        recipe=None if args.recipe == "auto" else args.recipe,
+        recipe=None if args.recipe == "auto" else args.recipe, taught=bool(args.teacher),
         arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         device=args.device, seed=args.seed, val_fraction=args.val_split,
         precision=args.precision, limit=args.limit, threads=args.threads,
-        outlier_exposure=args.outlier_exposure,
+        outlier_exposure=args.outlier_exposure, split_seed=args.split_seed,
+        keep_last=args.keep_last, teachers=tuple(args.teacher) if args.teacher else None,
     )  # fmt: skip
     if args.no_augment:
         config = with_overrides(config, augment=False)

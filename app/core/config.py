@@ -45,7 +45,15 @@ class TrainConfig:
     # synthetic non-class images with a uniform target; 0 = off (it doubles a step's work).
     outlier_exposure: float = 0.0
     val_fraction: float = 0.1  # carved out of the training data for checkpoint choice
+    # Keep the last epoch's weights (a fixed schedule) instead of the best validation
+    # epoch's: 500 validation digits move in steps of 0.2%, too coarse to pick among
+    # epochs that differ by less; validation then only calibrates.
+    keep_last: bool = False
     seed: int = 0  # model init, data split, shuffling and augmentation all derive from it
+    # The validation split's seed when it must differ from `seed` (None = `seed`): runs
+    # that differ only in init, shuffling and augmentation keep the same held-out digits
+    # (an ensemble's members, and a model distilled from them, never see its validation).
+    split_seed: int | None = None
     device: str = "auto"
     precision: str = "auto"  # auto: fp32 or bf16, whichever measured faster here (precision.py)
     channels_last: bool = True
@@ -63,6 +71,9 @@ class TrainConfig:
     # own softened outputs on the replayed images; 0 = off. Its temperature:
     distill_weight: float = 0.0
     distill_temperature: float = 2.0
+    # A run from scratch distils from these model files' mean logits (app.core.teachers),
+    # at the weight and temperature above; () = none.
+    teachers: tuple[str, ...] = ()
 
     def validate(self) -> None:
         """Raises TrainingError naming the first setting that is out of range."""
@@ -85,6 +96,8 @@ class TrainConfig:
             (self.limit >= 0, "limit must be >= 0"),
             (0 <= self.threads <= MAX_THREADS, f"threads must be 0 (torch's default) to {MAX_THREADS}, not {self.threads}"),
             (0 <= self.seed <= MAX_SEED, f"seed must be a whole number from 0 to {MAX_SEED}, not {self.seed}"),
+            (self.split_seed is None or 0 <= self.split_seed <= MAX_SEED,
+             f"split seed must be a whole number from 0 to {MAX_SEED}, not {self.split_seed}"),
             (0 <= self.ema_decay < 1, "EMA decay must be in [0, 1)"),
             (0 <= self.outlier_exposure <= 10, f"outlier exposure must be 0..10, not {self.outlier_exposure}"),
             (0 <= self.train_last_stages <= 10, "train_last_stages must be 0..10"),
@@ -92,6 +105,7 @@ class TrainConfig:
             (0 < self.personal_share <= 1, "personal share must be in (0, 1]"),
             (0 <= self.distill_weight <= 100, f"distillation weight must be 0..100, not {self.distill_weight}"),
             (0 < self.distill_temperature <= 20, f"distillation temperature must be in (0, 20], not {self.distill_temperature}"),
+            (not self.teachers or self.distill_weight > 0, "teachers need a distillation weight above 0"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -104,7 +118,10 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> TrainConfig:
         """A config from a dict (a card's recipe, a checkpoint); unknown keys are ignored."""
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        kept = {k: v for k, v in d.items() if k in names}
+        if isinstance(kept.get("teachers"), list):  # JSON has no tuples
+            kept["teachers"] = tuple(kept["teachers"])
+        return cls(**kept)
 
 
 def with_overrides(config: TrainConfig, **kw) -> TrainConfig:

@@ -45,7 +45,8 @@ def training_split(data: Dataset, config: TrainConfig) -> tuple[Dataset, torch.T
     if config.limit and config.limit < len(data):
         g = torch.Generator().manual_seed(config.seed)
         data = data.subset(torch.randperm(len(data), generator=g)[: config.limit])
-    train_idx, val_idx = split_train_val(len(data), config.val_fraction, config.seed)
+    split_seed = config.seed if config.split_seed is None else config.split_seed
+    train_idx, val_idx = split_train_val(len(data), config.val_fraction, split_seed)
     return data, train_idx, val_idx
 
 

@@ -92,7 +92,7 @@ class RunRecords:
             _, _, confusion = self._evaluate(judged, self._train_x, self._train_y, n_classes, **opts)
             val_loss, val_acc = None, None
         score = val_acc if val_acc is not None else train_acc
-        is_best = score >= best.acc
+        is_best = cfg.keep_last or score >= best.acc  # keep_last: the last epoch is the one kept
         if is_best:
             best.acc, best.epoch = score, epoch
             best.state = {k: v.detach().cpu().clone() for k, v in judged.state_dict().items()}
