@@ -20,6 +20,8 @@ from app.core.config import TrainConfig, TrainingError, with_overrides
 #                                           (14 epochs of it: "objects-wide", below)
 #   ResNet-14 at 20 px then 28 px, 4 epochs  91.3%: fast (3.8x the seeds' recipe to 91.3%)
 #                                           but never 92%
+#   ... at 16 px then 28 px, 4 epochs       91.35-91.37% (batch 256 or 128) after 119-123
+#                                           CPU-s, ~91.0% at 87-90: never 92% (third pass)
 #
 # "objects-wide" is the most accurate Fashion-MNIST recipe that fits 15 minutes on 2 CPU
 # cores (issue 17's >= 94%; docs/performance.md, "Fashion-MNIST, third pass"): the
