@@ -20,7 +20,9 @@ def test_digit_outliers_look_like_prepared_user_input_and_are_reproducible():
     assert (a == b).all()
     assert (a != synthetic_outliers(40, MNIST_SPEC, np.random.default_rng(1), x, y)).any()
     inked = [img[0] for img in a if img.max() > 0]
-    assert len(inked) >= 38  # all but an odd one that prepare() found blank
+    # all but a few that prepare() finds blank: tiles of a small digit shuffled, or a
+    # blob, can leave only a dot (4-11% of 200 outliers for seeds 0-2)
+    assert len(inked) >= 34
     for img in inked:  # the MNIST normalization: ink box <= 20 px, centred on its mass
         top, bottom, left, right = ink_bbox(img)
         assert max(bottom - top, right - left) <= 22

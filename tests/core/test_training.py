@@ -484,6 +484,15 @@ def test_dataset_recipes():
         recipes.default_config("mnist", recipe="cats")
 
 
+def test_the_wide_objects_recipe_shares_the_augmentation_and_is_told_apart_by_its_network():
+    wide, objects = recipes.recipe_config("objects-wide"), recipes.recipe_config("objects")
+    assert all(getattr(wide, k) == getattr(objects, k) for k in recipes.AUGMENT_FIELDS)
+    assert wide.arch == "resnet-mnist" and wide.epochs > objects.epochs
+    assert recipes.recipe_of(wide) == "objects-wide" and recipes.recipe_of(objects) == "objects"
+    assert recipes.recipe_for("fashion-mnist") == "objects"  # the default stays the faster one
+    assert "resnet-mnist, 14 epochs" in recipes.describe_recipe("objects-wide")
+
+
 def test_evaluate_now_judges_the_saved_weights_without_touching_the_run(data):
     trainer = Trainer(with_overrides(TINY, epochs=1, hflip=True, precision="fp32"), data)
     for ev in trainer.run():

@@ -126,3 +126,15 @@ def test_outlier_exposure_reaches_the_run_is_checked_and_follows_the_recipe(qtbo
     form.outlier_spin.setValue(0.3)  # the user's own value stays
     form.recipe_combo.setCurrentIndex(form.recipe_combo.findData("digits-40"))
     assert form.config().outlier_exposure == 0.3
+
+
+def test_every_recipe_is_listed_and_the_wide_one_proposes_its_network(form):
+    from app.core.recipes import RECIPES
+
+    keys = [form.recipe_combo.itemData(i) for i in range(form.recipe_combo.count())]
+    assert keys == list(RECIPES)
+    form.dataset_combo.setCurrentIndex(form.dataset_combo.findData("fashion-mnist"))
+    form.recipe_combo.setCurrentIndex(form.recipe_combo.findData("objects-wide"))
+    cfg = form.config()
+    assert (cfg.arch, cfg.epochs, cfg.batch_size, cfg.lr) == ("resnet-mnist", 14, 128, 0.2) and cfg.hflip
+    assert recipe_of(cfg) == "objects-wide"
