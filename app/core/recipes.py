@@ -20,6 +20,8 @@ from app.core.config import TrainConfig, TrainingError, with_overrides
 #                                           (14 epochs of it: "objects-wide", below)
 #   ResNet-14 at 20 px then 28 px, 4 epochs  91.3%: fast (3.8x the seeds' recipe to 91.3%)
 #                                           but never 92%
+#   ... at 16 px then 28 px, 4 epochs       91.35-91.37% (batch 256 or 128) after 119-123
+#                                           CPU-s, ~91.0% at 87-90: never 92% (third pass)
 #
 # "objects-wide" is the most accurate Fashion-MNIST recipe that fits 15 minutes on 2 CPU
 # cores (issue 17's >= 94%; docs/performance.md, "Fashion-MNIST, third pass"): the
@@ -93,8 +95,9 @@ FINETUNE: dict = dict(
 # validation digits, 0.2% a digit, the best validation epoch is noise; validation then
 # only calibrates). Measured on MNIST 5k (docs/performance.md, "A 99.5% digit model?"):
 # digits-40 distilled from three digits-40 seeds (99.39/99.36/99.33% test, their mean
-# logits 99.37%) reached 99.40% at 1.6x the CPU time: within seed noise, not adopted for
-# the shipped model; 3 seeds on the same digits make the same mistakes.
+# logits 99.37%) reached 99.40% at 1.6x the CPU time (99.39% for 80 epochs, where the
+# same 80 epochs without teachers gave 99.43%): within seed noise, not adopted for the
+# shipped model; 3 seeds on the same digits make the same mistakes.
 TAUGHT: dict = dict(distill_weight=1.0, distill_temperature=2.0, keep_last=True)
 AUGMENT_FIELDS = ("hflip", "rotate_deg", "shear_deg", "scale", "shift", "elastic", "erase")
 
