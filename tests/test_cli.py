@@ -456,6 +456,25 @@ def test_train_json_reports_a_refused_run_as_an_error_event(tmp_path, capsys):
     assert f"error: {event['error']}" in captured.err
 
 
+def test_train_start_from_a_model_that_does_not_fit_is_refused_with_the_fix(tmp_path, capsys):
+    folder = tmp_path / "shapes"
+    for name in ("circle", "square"):
+        (folder / name).mkdir(parents=True)
+        for i in range(3):
+            im = Image.new("L", (28, 28), 0)
+            box = (4 + i, 4, 22, 22 - i)
+            (ImageDraw.Draw(im).ellipse if name == "circle" else ImageDraw.Draw(im).rectangle)(box, outline=255, width=2)
+            im.save(folder / name / f"{i}.png")
+    base = write_model(tmp_path / "digits.safetensors")  # ten digit classes
+    rc = main(["train", "--dataset", str(folder), "--size", "28", "--channels", "1",
+               "--arch", "resnet-mnist-small", "--start-from", str(base), "--json"])  # fmt: skip
+    captured = capsys.readouterr()
+    assert rc == 1 and "start from digits.safetensors: it knows the classes" in captured.err
+    assert json.loads(captured.out.splitlines()[-1])["event"] == "error"
+    assert main(["train", "--dataset", str(folder), "--start-from", str(base), "--init", str(base)]) == 1
+    assert "choose one" in capsys.readouterr().err
+
+
 def test_export_torchscript_from_the_command_line(model_file, tmp_path, capsys):
     out = tmp_path / "digits.pt"
     assert (

@@ -107,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(model, calibration, test metrics), 'interrupted' or 'error'",
     )  # fmt: skip
     t.add_argument(
+        "--start-from", default=None, metavar="MODEL",
+        help="start from this model's weights instead of new ones (same architecture, classes and input) "
+        "and train the whole recipe on --dataset: e.g. add --outlier-exposure to a trained model",
+    )  # fmt: skip
+    t.add_argument(
         "--init", default=None, metavar="MODEL",
         help="fine-tune this model on --dataset (a folder, one subfolder a class: its classes are matched "
         "by name, new ones extend the model); the recipe's defaults are then those of a short fine-tune",

@@ -51,6 +51,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from app.core import distributed
     from app.core.config import TrainingError
     from app.core.data import DataError
+    from app.core.modelcard import ModelFileError
     from app.core.resources import user_models_dir
     from app.core.training import Trainer
 
@@ -58,6 +59,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     emit = _emitter(args, is_main_process())
     if args.nproc != 1 and (args.init or args.replay or args.replay_dir):
         return _fail("--nproc does not go with --init (a fine-tune is short: one process)", emit)
+    if args.start_from and args.init:
+        return _fail("--start-from and --init are two ways to start from a model: choose one", emit)
     if args.init or args.replay or args.replay_dir:
         return _finetune(args, emit)
     try:
@@ -80,7 +83,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             for s in data.skipped[:20]:
                 print(f"skipped {s}", file=sys.stderr)
         kwargs = dict(
-            out=out, checkpoint=args.checkpoint, resume=args.resume, test_data=test,
+            out=out, checkpoint=args.checkpoint, resume=args.resume, test_data=test, start_from=args.start_from,
             command=" ".join(["python -m app"] + [shlex.quote(a) for a in args.argv]),
         )  # fmt: skip
         if worker:
@@ -94,7 +97,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             trainer = TaughtTrainer(config, data, **kwargs)
         else:
             trainer = Trainer(config, data, **kwargs)
-    except (DataError, TrainingError, ValueError) as e:
+    except (DataError, TrainingError, ModelFileError, ValueError) as e:
         distributed.shutdown()
         return _fail(rank_prefix() + str(e), emit)
 

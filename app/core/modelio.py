@@ -31,7 +31,7 @@ from app.core.modelcard import (  # noqa: F401  (re-exported: their home was her
     ModelCard,
     ModelFileError,
 )
-from app.core.models import Classifier, build_model, count_parameters
+from app.core.models import Classifier, InputSpec, build_model, count_parameters
 from app.core.reading import FileProblem, open_regular, read_capped
 
 MAX_CARD_BYTES = 16_000_000  # a 100,000-class card is ~5 MB
@@ -302,3 +302,26 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
     model.load_state_dict(state)
     model.eval()
     return model.to(device), card
+
+
+def load_start_model(path: str | os.PathLike, arch: str, classes: list[str], spec: InputSpec) -> Classifier:
+    """The weights a run starts from instead of random ones (`train --start-from`): the
+    model file's, in training precision, after checking that they fit the run.
+
+    Raises:
+        ModelFileError: unreadable, or another architecture, class list or input.
+    """
+    model, card = load_model(path)
+    name = f"start from {weights_path(path).name}:"
+    if card.arch != arch:
+        raise ModelFileError(f"{name} it is a {card.arch}, the run trains a {arch} (choose --arch {card.arch})")
+    if list(card.classes) != list(classes):
+        raise ModelFileError(f"{name} it knows the classes {card.classes[:12]}, the data has {list(classes)[:12]}")
+
+    def reads(x: InputSpec) -> str:
+        return f"{x.channels}-channel {x.size}x{x.size} images ({x.mode}, mean {list(x.mean)}, std {list(x.std)})"
+
+    if reads(card.input) != reads(spec):
+        raise ModelFileError(f"{name} it reads {reads(card.input)}, the data gives {reads(spec)}")
+    return model.float().train()
+

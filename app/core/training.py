@@ -48,6 +48,7 @@ from app.core.events import (
 )
 from app.core.exposure import OUTLIER, OutlierExposureLoss, outlier_pool, step_outliers
 from app.core.fileio import check_writable
+from app.core.modelio import load_start_model
 from app.core.models import Classifier, build_model, init_weights
 from app.core.precision import Choice, choose_for_training
 from app.core.predictor import flip_tta
@@ -89,6 +90,7 @@ class Trainer(RunControl, RunRecords):
         resume: a checkpoint to continue from.
         command: the command line recorded in the model card.
         test_data: judged once at the end; its metrics go into the model card.
+        start_from: a model file whose weights the run starts from instead of new ones.
     """
 
     def __init__(
@@ -100,6 +102,7 @@ class Trainer(RunControl, RunRecords):
         resume: str | os.PathLike | None = None,
         command: str = "",
         test_data: Dataset | None = None,
+        start_from: str | os.PathLike | None = None,
     ) -> None:
         super().__init__()
         config.validate()
@@ -120,6 +123,8 @@ class Trainer(RunControl, RunRecords):
                 except OSError as e:
                     raise TrainingError(e.strerror or str(e)) from None
         self.command = command
+        # start_from's weights, checked now (a ModelFileError before the run, not after its set-up)
+        self._start = load_start_model(start_from, config.arch, data.classes, data.spec) if start_from else None
         # Every checkpoint records the data; a resume is checked against it (and every setting) now.
         self._data_id = data_identity(data) if (self.checkpoint or self.resume_from) else None
         self._resume_state = read_checkpoint(self.resume_from, config, self._data_id) if resume else None
@@ -236,8 +241,10 @@ class Trainer(RunControl, RunRecords):
         )  # fmt: skip
 
     def _initial_model(self, data: Dataset) -> Classifier:
-        """The model a run starts from: new, seeded weights (a fine-tune starts from a
-        trained model instead, see `app.core.finetune`)."""
+        """The model a run starts from: new, seeded weights, or `start_from`'s (a fine-tune
+        starts from a trained model too, see `app.core.finetune`)."""
+        if self._start is not None:
+            return copy.deepcopy(self._start)
         model = build_model(self.config.arch, len(data.classes), data.spec)
         init_weights(model, torch.Generator().manual_seed(self.config.seed))
         return model
@@ -325,8 +332,7 @@ class Trainer(RunControl, RunRecords):
         return loss_value, correct
 
     def _device_problem(self, e: RuntimeError, epoch: int, step: int) -> StateEvent:
-        """Out of memory or a lost GPU: pause with progress intact; the user can switch
-        device (or resume to retry) and the step runs again."""
+        """Out of memory or a lost GPU: pause with progress intact (switch device, resume)."""
         self._opt.zero_grad(set_to_none=True)
         self.pause(PauseCause.DEVICE_PROBLEM)
         return StateEvent(

@@ -536,3 +536,33 @@ def test_outlier_exposure_trains_on_as_many_synthetic_outliers_and_is_reproducib
     wa, wb = weights(tmp_path / "a.safetensors"), weights(tmp_path / "b.safetensors")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert load_model(tmp_path / "a.safetensors")[1].recipe["outlier_exposure"] == 0.5
+
+
+def test_a_run_can_start_from_a_trained_models_weights(tmp_path, data):
+    """`start_from`: the run's first weights are the model file's (not a seeded init), and
+    a model that does not fit the run is refused before anything starts."""
+    from app.core.modelcard import ModelFileError
+    from tests.helpers.models import write_model
+
+    base = write_model(tmp_path / "base.safetensors", seed=3)
+    cfg = with_overrides(TINY, epochs=1, lr=1e-9, ema_decay=0.0, augment=False, precision="fp32")
+    trainer = Trainer(cfg, data, start_from=base)
+    started = trainer._initial_model(data)
+    want = load_model(base)[0].state_dict()
+    assert all(torch.equal(started.state_dict()[k], v) for k, v in want.items())
+    assert started.training  # ready to train, not in eval mode
+    fresh = Trainer(cfg, data)._initial_model(data).state_dict()
+    assert not torch.equal(fresh["net.fc.weight"], want["net.fc.weight"])
+
+    out = tmp_path / "m.safetensors"
+    run_all(Trainer(cfg, data, out=out, start_from=base))  # lr ~0: the weights stay the base's
+    got = weights(out)
+    assert torch.allclose(got["net.fc.weight"], want["net.fc.weight"], atol=1e-5)
+
+    with pytest.raises(ModelFileError, match="it is a resnet-mnist-small.*--arch resnet-mnist-small"):
+        Trainer(with_overrides(cfg, arch="resnet-mnist-8"), data, start_from=base)
+    other = write_model(tmp_path / "letters.safetensors", classes=list("abcdefghij"))
+    with pytest.raises(ModelFileError, match="it knows the classes"):
+        Trainer(cfg, data, start_from=other)
+    with pytest.raises(ModelFileError):
+        Trainer(cfg, data, start_from=tmp_path / "missing.safetensors")
