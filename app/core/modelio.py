@@ -324,4 +324,3 @@ def load_start_model(path: str | os.PathLike, arch: str, classes: list[str], spe
     if reads(card.input) != reads(spec):
         raise ModelFileError(f"{name} it reads {reads(card.input)}, the data gives {reads(spec)}")
     return model.float().train()
-

@@ -1,18 +1,17 @@
 """The trainer: a plain-Python generator of typed events, driven by the CLI or a QThread.
 
-Fast by design (see bench/): the dataset lives on the device as one uint8 tensor,
-batches are index slices, augmentation is one batched `grid_sample` on the device, convs
-run channels_last, and precision `auto` uses bf16 autocast (fp32 master weights) where
-it measured faster on this machine (`precision.py`).
+Fast by design (see bench/): the dataset lives on the device as one uint8 tensor, batches
+are index slices, augmentation is one batched `grid_sample` on the device, convs run
+channels_last, and precision `auto` uses bf16 autocast (fp32 master weights) where it
+measured faster on this machine (`precision.py`).
 
-Shaped like torchvision's reference `train.py`: `_setup`, `_train_one_epoch` (a
-generator), `_end_of_epoch` (evaluate, best, checkpoint) and `_finish` (test, save); the
-last two, with checkpoints and resume, live in `run_records.py` (what a run keeps).
-Every epoch ends with an atomic checkpoint; resuming reproduces an uninterrupted run
-exactly, because all randomness comes from local generators seeded by the run's seed
-(model init; shuffle per (seed, epoch); augmentation per (seed, epoch, step)). The
-trainer never touches torch's global state (RNG, threads): other threads' runs cannot
-disturb it, nor it them.
+Shaped like torchvision's reference `train.py`: `_setup`, `_train_one_epoch` (a generator),
+`_end_of_epoch` (evaluate, best, checkpoint) and `_finish` (test, save); the last two, with
+checkpoints and resume, live in `run_records.py` (what a run keeps). Every epoch ends with
+an atomic checkpoint; resuming reproduces an uninterrupted run exactly, because all
+randomness comes from local generators seeded by the run's seed (model init; shuffle per
+(seed, epoch); augmentation per (seed, epoch, step)). The trainer never touches torch's
+global state (RNG, threads): other threads' runs cannot disturb it, nor it them.
 """
 
 from __future__ import annotations
@@ -152,12 +151,10 @@ class Trainer(RunControl, RunRecords):
         return self._eval_model().state_dict()
 
     def evaluate_now(self, data: Dataset, tta_flip: bool | None = None) -> tuple[float, float, torch.Tensor]:
-        """(loss, accuracy, confusion) on `data` of the weights the trainer would save now
-        (the EMA), used as the app uses them (flip TTA for mirror-trained models unless
-        `tta_flip` says otherwise). For benchmarks between epochs; the run is not touched."""
+        """(loss, accuracy, confusion) on `data` of the weights it would save now, run as the
+        app runs them (flip TTA unless `tta_flip` says otherwise); the run is not touched."""
         assert self.model is not None, "no model before run() has started"
-        # The EMA copy is never trained; the live model is copied so that its train mode
-        # survives (evaluate() switches a model to eval mode).
+        # The EMA is never trained; the live model is copied (evaluate() sets eval mode).
         model = self._ema.module if self._ema is not None else copy.deepcopy(self.model)
         return evaluate(
             model, data.images, data.labels, len(data.classes), autocast=self._precision.dtype,
@@ -241,8 +238,7 @@ class Trainer(RunControl, RunRecords):
         )  # fmt: skip
 
     def _initial_model(self, data: Dataset) -> Classifier:
-        """The model a run starts from: new, seeded weights, or `start_from`'s (a fine-tune
-        starts from a trained model too, see `app.core.finetune`)."""
+        """New, seeded weights, or `start_from`'s (a fine-tune: `app.core.finetune`)."""
         if self._start is not None:
             return copy.deepcopy(self._start)
         model = build_model(self.config.arch, len(data.classes), data.spec)
@@ -250,8 +246,7 @@ class Trainer(RunControl, RunRecords):
         return model
 
     def _train_mode(self) -> None:
-        """Puts the model in training mode for an epoch (a fine-tune keeps frozen layers
-        in eval mode)."""
+        """Training mode for an epoch (a fine-tune keeps frozen layers in eval mode)."""
         assert self.model is not None
         self.model.train()
 
@@ -350,8 +345,7 @@ class Trainer(RunControl, RunRecords):
         return model
 
     def _batch(self, perm: torch.Tensor, step: int, plan: _Plan) -> tuple[torch.Tensor, slice]:
-        """The indices this process trains on at `step`, and which rows of the step's
-        global batch they are."""
+        """The indices this process trains on at `step`, and their rows of the global batch."""
         return perm[step * plan.batch_size : (step + 1) * plan.batch_size], slice(None)
 
     def _loss_weight(self, n: int, plan: _Plan) -> float:
